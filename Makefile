@@ -21,7 +21,7 @@ pdf: notebook
 
 ## test: build everything, then run the test suite
 test: pdf
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests -ra
 
 ## notebook: execute hw2.ipynb top to bottom in a fresh kernel, outputs stored in place
 notebook: setup

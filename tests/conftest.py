@@ -1,0 +1,21 @@
+"""Shared fixtures: the notebook's own definitions, loaded from hw2.ipynb."""
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+from notebook import load_definitions  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def hw2():
+    """The export-tagged cells of hw2.ipynb, run as one module."""
+    return load_definitions(ROOT / "hw2.ipynb")
+
+
+@pytest.fixture(scope="session")
+def root():
+    return ROOT

@@ -1,0 +1,207 @@
+"""Problem 2: MNISTTwoView, MNISTCSV and the MNIST files."""
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from PIL import Image
+from torch.utils.data import DataLoader
+from torchvision import transforms
+
+
+class ListDataset(torch.utils.data.Dataset):
+    def __init__(self, items):
+        self.items = items
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, index):
+        return self.items[index]
+
+
+def random_digits(n, seed=0):
+    """n random 28 x 28 uint8 images with a bright block (not blank)."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    images[:, 8:20, 10:18] = 255
+    return images
+
+
+@pytest.fixture(scope="module")
+def pil_base():
+    return ListDataset([(Image.fromarray(a), i % 10)
+                        for i, a in enumerate(random_digits(64))])
+
+
+@pytest.fixture(scope="module")
+def mnist_train(hw2, root):
+    return hw2.load_mnist(root / "data", train=True, download=False)
+
+
+def test_pipeline_is_the_assignments(hw2):
+    crop, affine, to_tensor, erase = hw2.get_augment_pipeline().transforms
+    assert isinstance(crop, transforms.RandomResizedCrop)
+    assert crop.size == (28, 28) and crop.scale == (0.8, 1.0)
+    assert isinstance(affine, transforms.RandomAffine)
+    assert affine.degrees == [-15.0, 15.0]
+    assert affine.translate == (0.1, 0.1)
+    assert affine.shear == [-10.0, 10.0]
+    assert isinstance(to_tensor, transforms.ToTensor)
+    assert isinstance(erase, transforms.RandomErasing)
+    assert (erase.p, erase.scale, erase.ratio) == (0.2, (0.02, 0.2), (0.3, 3.3))
+
+
+def test_default_collate_batch_shapes(hw2, pil_base):
+    loader = DataLoader(hw2.MNISTTwoView(pil_base), batch_size=8)
+    x0, x1, x2, y = next(iter(loader))
+    for x in (x0, x1, x2):
+        assert x.shape == (8, 1, 28, 28) and x.dtype == torch.float32
+        assert 0 <= x.min() and x.max() <= 1
+    assert y.shape == (8,) and y.dtype == torch.int64
+
+
+def test_two_views_differ(hw2, pil_base):
+    torch.manual_seed(0)
+    items = [hw2.MNISTTwoView(pil_base)[i] for i in range(len(pil_base))]
+    same = sum(torch.equal(x1, x2) for _, x1, x2, _ in items)
+    assert same <= 2  # two independent draws coincide only by rare chance
+
+
+@pytest.mark.parametrize("form", ["pil", "uint8_hw", "uint8_chw", "numpy",
+                                  "float_chw"])
+def test_x0_is_to_tensor_of_original(hw2, form):
+    pixels = random_digits(1, seed=3)[0]
+    image = {"pil": Image.fromarray(pixels),
+             "uint8_hw": torch.from_numpy(pixels),
+             "uint8_chw": torch.from_numpy(pixels)[None],
+             "numpy": pixels,
+             "float_chw": torch.from_numpy(pixels)[None] / 255}[form]
+    x0, x1, x2, y = hw2.MNISTTwoView(ListDataset([(image, 4)]))[0]
+    expected = transforms.ToTensor()(Image.fromarray(pixels))
+    assert torch.equal(x0, expected)
+    assert x1.shape == x2.shape == (1, 28, 28) and y == 4
+
+
+def test_base_transform_is_used_for_x0(hw2, pil_base):
+    normalize = transforms.Compose([transforms.ToTensor(),
+                                    transforms.Normalize((0.5,), (0.5,))])
+    x0 = hw2.MNISTTwoView(pil_base, base_transform=normalize)[0][0]
+    assert torch.equal(x0, normalize(pil_base[0][0]))
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: torch.from_numpy(p)[None],
+    lambda p: p,
+    lambda p: torch.from_numpy(p).double()[None] / 255,
+])
+def test_base_sample_is_not_mutated(hw2, make):
+    image = make(random_digits(1, seed=4)[0])
+    before = image.copy() if isinstance(image, np.ndarray) else image.clone()
+    dataset = hw2.MNISTTwoView(ListDataset([(image, 1)]))
+    for _ in range(20):  # RandomErasing (p=0.2) fires in some of these
+        x0, x1, x2, _ = dataset[0]
+        x0.zero_()  # and the returned x0 shares no memory with the base
+    after = torch.as_tensor(image)
+    assert torch.equal(after, torch.as_tensor(before))
+
+
+def test_same_seed_same_views(hw2, pil_base):
+    dataset = hw2.MNISTTwoView(pil_base)
+    torch.manual_seed(123)
+    first = [dataset[i] for i in range(5)]
+    torch.manual_seed(123)
+    second = [dataset[i] for i in range(5)]
+    for a, b in zip(first, second):
+        assert all(torch.equal(u, v) for u, v in zip(a[:3], b[:3]))
+
+
+def test_workers_draw_different_views(hw2):
+    """With fork-started workers, identical base images get different
+    views in different workers (each worker has its own torch seed)."""
+    image = Image.fromarray(random_digits(1, seed=5)[0])
+    dataset = hw2.MNISTTwoView(ListDataset([(image, 7)] * 8))
+    loader = DataLoader(dataset, batch_size=4, num_workers=2,
+                        multiprocessing_context="fork",
+                        generator=torch.Generator().manual_seed(0))
+    batches = list(loader)  # batch 0 from worker 0, batch 1 from worker 1
+    views = [batch[1] for batch in batches]
+    assert not torch.equal(views[0], views[1])
+    assert torch.equal(batches[0][0], batches[1][0])  # same originals
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("not an image", "type str"),
+    ([[0, 1], [2, 3]], "type list"),
+    (torch.zeros(3, 28, 28, dtype=torch.uint8), "shape"),
+    (torch.zeros(28, 28, dtype=torch.int32), "dtype"),
+    (torch.full((28, 28), 2.0), "dtype"),
+])
+def test_bad_base_item_raises_type_error(hw2, bad, message):
+    with pytest.raises(TypeError, match=message):
+        hw2.MNISTTwoView(ListDataset([(bad, 0)]))[0]
+
+
+def test_real_mnist(hw2, mnist_train):
+    assert len(mnist_train) == 60000
+    assert mnist_train[0][1] == 5
+    x0, x1, x2, y = hw2.MNISTTwoView(mnist_train)[0]
+    assert y == 5 and x0.shape == x1.shape == x2.shape == (1, 28, 28)
+
+
+def test_mnist_files_match_torchvision_md5s(root):
+    raw = root / "data" / "MNIST" / "raw"
+    for filename, md5 in torchvision.datasets.MNIST.resources:
+        path = raw / filename
+        assert path.exists(), f"missing {path}"
+        assert hashlib.md5(path.read_bytes()).hexdigest() == md5
+
+
+def test_missing_mnist_says_which_files(hw2, tmp_path):
+    with pytest.raises(FileNotFoundError) as error:
+        hw2.load_mnist(tmp_path, download=False)
+    message = str(error.value)
+    assert str(tmp_path / "MNIST" / "raw") in message
+    assert all(name in message for name in hw2.MNIST_FILES)
+
+
+def write_csv(path, images, labels):
+    header = "label," + ",".join(f"pixel{i}" for i in range(784))
+    rows = [",".join(map(str, [label, *image.ravel()]))
+            for image, label in zip(images, labels)]
+    path.write_text("\n".join([header, *rows]) + "\n")
+
+
+def test_mnist_csv(hw2, tmp_path):
+    images, labels = random_digits(3, seed=6), [3, 1, 4]
+    write_csv(tmp_path / "mnist.csv", images, labels)
+    dataset = hw2.MNISTCSV(tmp_path / "mnist.csv")
+    assert len(dataset) == 3
+    image, label = dataset[2]
+    assert label == 4 and np.array_equal(np.asarray(image), images[2])
+    x0, x1, x2, y = hw2.MNISTTwoView(dataset)[1]
+    assert y == 1 and torch.equal(x0[0], torch.from_numpy(images[1]) / 255)
+
+
+def test_mnist_csv_single_row_and_bad_width(hw2, tmp_path):
+    write_csv(tmp_path / "one.csv", random_digits(1), [9])
+    assert hw2.MNISTCSV(tmp_path / "one.csv")[0][1] == 9
+    (tmp_path / "bad.csv").write_text("label,a,b\n1,2,3\n")
+    with pytest.raises(ValueError, match="785 columns"):
+        hw2.MNISTCSV(tmp_path / "bad.csv")
+
+
+def test_grid_has_8_rows_3_columns_and_labels(hw2, pil_base, tmp_path,
+                                              monkeypatch):
+    monkeypatch.setattr(hw2, "FIGURES", tmp_path)
+    monkeypatch.setattr(hw2.plt, "show", lambda: None)
+    loader = DataLoader(hw2.MNISTTwoView(pil_base), batch_size=8)
+    x0, x1, x2, y = next(iter(loader))
+    fig = hw2.show_two_view_batch(x0, x1, x2, y, name="grid")
+    assert len(fig.axes) == 24
+    assert [ax.get_xlabel() for ax in fig.axes[::3]] == [
+        f"label {int(label)}" for label in y]
+    assert fig.axes[0].get_title() and fig.get_suptitle()
+    assert (tmp_path / "grid.png").stat().st_size > 0
+    hw2.plt.close(fig)

@@ -1,0 +1,195 @@
+"""Problem 3: closed forms, the three solvers, and scikit-learn's optimum."""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+
+DTYPE = torch.float64
+
+
+def random_problem(n=80, d=5, seed=0, scale=1.0):
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d, generator=gen, dtype=DTYPE)
+    X[:, 0] = 1.0
+    w = scale * torch.randn(d, generator=gen, dtype=DTYPE)
+    y = (torch.rand(n, generator=gen, dtype=DTYPE)
+         < torch.sigmoid(X @ w)).to(DTYPE)
+    return X, y, w
+
+
+def stable_loss(w, X, y):
+    z = X @ w
+    return (torch.logaddexp(z, torch.zeros_like(z)) - y * z).sum()
+
+
+def relative(a, b):
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+@pytest.fixture(scope="module")
+def cancer(hw2):
+    return hw2.load_breast_cancer_split()
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_closed_forms_match_autograd(hw2, seed):
+    X, y, w = random_problem(seed=seed)
+    grad_ref = torch.func.grad(hw2.logistic_loss)(w, X, y)
+    hess_ref = torch.autograd.functional.hessian(
+        lambda v: stable_loss(v, X, y), w)
+    assert relative(hw2.logistic_grad(w, X, y), grad_ref) < 1e-12
+    assert relative(hw2.logistic_hessian(w, X, y), hess_ref) < 1e-12
+    assert relative(hw2.logistic_hessian_diag(w, X), hess_ref.diagonal()) < 1e-12
+    # the loss is PyTorch's BCELoss(sum), the same function as the stable form
+    assert abs(hw2.logistic_loss(w, X, y) - stable_loss(w, X, y)) < 1e-10
+
+
+def test_hessian_is_positive_semidefinite(hw2):
+    X, y, w = random_problem(n=4, d=6, seed=2)  # rank <= 4 < d: singular
+    eigenvalues = torch.linalg.eigvalsh(hw2.logistic_hessian(w, X, y))
+    assert eigenvalues.min() > -1e-12 * eigenvalues.max()
+
+
+def sklearn_objective_minimizer(X, y, l2):
+    """Independent reference: lbfgs on the same objective (C = 1 / l2)."""
+    model = LogisticRegression(C=1 / l2, tol=1e-12, max_iter=100_000)
+    model.fit(X[:, 1:].numpy(), y.numpy())
+    return torch.from_numpy(np.r_[model.intercept_, model.coef_.ravel()])
+
+
+@pytest.mark.parametrize("l2", [1.0, 0.5])
+def test_ridge_solution_matches_sklearn(hw2, cancer, l2):
+    X, y, _, _ = cancer
+    ridge = hw2.ridge_weights(X.shape[1], l2)
+    reference = hw2.objective(sklearn_objective_minimizer(X, y, l2), X, y,
+                              ridge).item()
+    for method, lr, n_iters in [("newton", 1.0, 30), ("newton", 0.1, 400),
+                                ("diag_newton", 0.1, 600)]:
+        fit = hw2.fit_logistic(X, y, method, lr=lr, n_iters=n_iters, l2=l2)
+        ours = hw2.objective(fit["w"], X, y, ridge).item()
+        assert abs(ours - reference) / reference <= 1e-6, method
+
+
+def test_newton_step_one_converges_quadratically(hw2, cancer):
+    X, y, _, _ = cancer
+    fit = hw2.fit_logistic(X, y, "newton", lr=1.0, n_iters=50, l2=1.0,
+                           tol=1e-8)
+    steps = len(fit["history"]["grad_norm"]) - 1
+    assert steps <= 12  # quadratic: about 9 steps from w = 0
+    g = fit["history"]["grad_norm"]
+    assert g[-1] <= 1e-8 and g[-2] > 1e-8
+
+
+def test_ridge_never_touches_intercept(hw2):
+    ridge = hw2.ridge_weights(4, 2.5)
+    assert ridge.tolist() == [0.0, 2.5, 2.5, 2.5]
+
+
+def test_single_steps_follow_the_update_rules(hw2):
+    X, y, w = random_problem(seed=4)
+    ridge = hw2.ridge_weights(X.shape[1], 0.7)
+    g = hw2.logistic_grad(w, X, y) + ridge * w
+    H = hw2.logistic_hessian(w, X, y) + torch.diag(ridge)
+    Xsq = X * X
+    gd, _ = hw2.gd_step(w, X, y, ridge, 0.1, Xsq)
+    newton, _ = hw2.newton_step(w, X, y, ridge, 0.1, Xsq)
+    diag, _ = hw2.diag_newton_step(w, X, y, ridge, 0.1, Xsq)
+    torch.testing.assert_close(gd, w - 0.1 * g / len(y))
+    torch.testing.assert_close(newton, w - 0.1 * torch.linalg.solve(H, g))
+    torch.testing.assert_close(diag, w - 0.1 * g / H.diagonal())
+
+
+def separable_with_duplicate_column(n=60, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, 3, generator=gen, dtype=DTYPE)
+    y = (X[:, 0] + X[:, 1] > 0).to(DTYPE)
+    X = torch.cat([torch.ones(n, 1, dtype=DTYPE), X, X[:, :1]], dim=1)
+    return X, y
+
+
+@pytest.mark.parametrize("method", ["gd", "newton", "diag_newton"])
+@pytest.mark.parametrize("lr", [0.1, 1.0])
+def test_no_nan_on_separable_data_with_duplicate_column(hw2, method, lr):
+    X, y = separable_with_duplicate_column()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = hw2.fit_logistic(X, y, method, lr=lr, n_iters=60,
+                               X_test=X, y_test=y)
+    assert torch.isfinite(fit["w"]).all()
+    for key, values in fit["history"].items():
+        assert np.isfinite(values).all(), key
+    if fit["damped_steps"]:
+        assert any("damping was added" in str(w.message) for w in caught)
+    if method == "newton":  # X^T S X is exactly singular here
+        assert fit["damped_steps"] > 0
+
+
+def test_returned_dict_shapes_and_keys(hw2, cancer):
+    X, y, X_test, y_test = cancer
+    fit = hw2.fit_logistic(X, y, "diag_newton", n_iters=7,
+                           X_test=X_test, y_test=y_test)
+    assert {"w", "history"} <= set(fit)
+    assert fit["w"].shape == (X.shape[1],)
+    assert set(fit["history"]) == {"train_loss", "test_loss", "test_acc",
+                                   "grad_norm", "w_norm", "time"}
+    for values in fit["history"].values():
+        assert values.shape == (8,)  # iterates 0..7
+    assert fit["history"]["time"][0] == 0
+    assert np.all(np.diff(fit["history"]["time"]) >= 0)
+    assert 0 <= fit["history"]["test_acc"].min() <= 1
+
+
+def test_without_test_set_only_training_metrics(hw2, cancer):
+    X, y, _, _ = cancer
+    fit = hw2.fit_logistic(X, y, "gd", n_iters=3)
+    assert len(fit["history"]["train_loss"]) == 4
+    assert len(fit["history"]["test_loss"]) == 0
+
+
+def test_unknown_method_raises(hw2, cancer):
+    X, y, _, _ = cancer
+    with pytest.raises(ValueError, match="method must be one of"):
+        hw2.fit_logistic(X, y, "adam")
+
+
+def test_newton_invariant_to_linear_change_of_features(hw2):
+    """Exact Newton gives the same predictions under any invertible change
+    of features; diagonal Newton only under per-feature scaling."""
+    X, y, _ = random_problem(n=200, d=4, seed=8, scale=0.5)
+    gen = torch.Generator().manual_seed(9)
+    mixing = torch.eye(4, dtype=DTYPE) + 0.5 * torch.randn(
+        4, 4, generator=gen, dtype=DTYPE)
+    scaling = torch.diag(torch.tensor([1.0, 3.0, 0.2, 7.0], dtype=DTYPE))
+
+    def predictions(method, A):
+        w = hw2.fit_logistic(X @ A, y, method, lr=1.0, n_iters=4)["w"]
+        return X @ A @ w
+
+    base = {m: predictions(m, torch.eye(4, dtype=DTYPE))
+            for m in ("newton", "diag_newton")}
+    torch.testing.assert_close(predictions("newton", mixing), base["newton"])
+    torch.testing.assert_close(predictions("diag_newton", scaling),
+                               base["diag_newton"])
+    assert not torch.allclose(predictions("diag_newton", mixing),
+                              base["diag_newton"], rtol=1e-3)
+
+
+def test_separability_check(hw2, cancer):
+    X, y, _, _ = cancer
+    w = hw2.separating_hyperplane(X, y)
+    assert w is not None
+    assert ((2 * y - 1) * (X @ w)).min() >= 1 - 1e-7
+    xor = torch.tensor([[1, 0, 0], [1, 1, 1], [1, 0, 1], [1, 1, 0]],
+                       dtype=DTYPE)
+    assert hw2.separating_hyperplane(xor, torch.tensor(
+        [0.0, 0.0, 1.0, 1.0], dtype=DTYPE)) is None
+
+
+def test_data_split(cancer):
+    X, y, X_test, y_test = cancer
+    assert X.shape == (398, 31) and X_test.shape == (171, 31)
+    assert X.dtype == DTYPE and torch.all(X[:, 0] == 1)
+    torch.testing.assert_close(X[:, 1:].mean(0), torch.zeros(30, dtype=DTYPE))
+    assert abs(y.mean() - y_test.mean()) < 0.01  # stratified

@@ -1,0 +1,110 @@
+"""Performance figures for Problems 2 and 3 (`make benchmark`); not a test.
+
+Problem 2: the cost of one MNISTTwoView item against one plain augmented view
+of the same images (floor 2.0, goal <= 2.1), and DataLoader items/s with 0
+and 2 workers. Problem 3: wall time of Newton (step 1, ridge 1) to
+scikit-learn's optimum against LogisticRegression(solver="newton-cholesky")
+(goal: ratio < 1). Everything runs in this one process on the notebook's own
+definitions.
+"""
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+from sklearn.linear_model import LogisticRegression
+from torch.utils.data import DataLoader, Subset
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from notebook import load_definitions  # noqa: E402
+
+
+def median_seconds(function, repeats):
+    """Median wall time of function() over `repeats` calls, after a warm-up."""
+    function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def fetch_all(dataset, indices):
+    return lambda: [dataset[i] for i in indices]
+
+
+def two_view_cost(hw2, mnist, n_items=2000, repeats=7):
+    indices = range(n_items)
+    plain = torchvision.datasets.MNIST(
+        ROOT / "data", train=True, transform=hw2.get_augment_pipeline())
+    two_view = hw2.MNISTTwoView(mnist)
+    # alternate the two measurements so that drift hits both alike
+    plain_times, pair_times = [], []
+    for _ in range(repeats):
+        plain_times.append(median_seconds(fetch_all(plain, indices), 1))
+        pair_times.append(median_seconds(fetch_all(two_view, indices), 1))
+    plain_us = statistics.median(plain_times) / n_items * 1e6
+    pair_us = statistics.median(pair_times) / n_items * 1e6
+    print(f"one augmented view:  {plain_us:7.1f} us/item")
+    print(f"MNISTTwoView item:   {pair_us:7.1f} us/item")
+    print(f"ratio: {pair_us / plain_us:.3f} (floor 2.0, goal <= 2.1)")
+
+
+def loader_throughput(hw2, mnist, n_items=10_000, batch_size=256):
+    dataset = Subset(hw2.MNISTTwoView(mnist), range(n_items))
+    for workers in (0, 2):
+        context = "fork" if workers else None
+        loader = DataLoader(dataset, batch_size=batch_size, shuffle=True,
+                            num_workers=workers,
+                            multiprocessing_context=context)
+        start = time.perf_counter()
+        count = sum(len(batch[3]) for batch in loader)
+        rate = count / (time.perf_counter() - start)
+        print(f"DataLoader, num_workers={workers}: {rate:8.0f} items/s "
+              f"({count} items, batch {batch_size}, startup included)")
+
+
+def newton_vs_sklearn(hw2, repeats=50):
+    X, y, _, _ = hw2.load_breast_cancer_split()
+    ridge = hw2.ridge_weights(X.shape[1], 1.0)
+    X_np, y_np = X[:, 1:].numpy(), y.numpy()
+
+    def ours():
+        return hw2.fit_logistic(X, y, "newton", lr=1.0, n_iters=100,
+                                l2=1.0, tol=1e-8)["w"]
+
+    def sklearn():
+        model = LogisticRegression(C=1.0, solver="newton-cholesky", tol=1e-8)
+        model.fit(X_np, y_np)
+        return torch.from_numpy(np.r_[model.intercept_, model.coef_.ravel()])
+
+    objective = {name: hw2.objective(fit(), X, y, ridge).item()
+                 for name, fit in [("ours", ours), ("sklearn", sklearn)]}
+    t_ours = median_seconds(ours, repeats)
+    t_sklearn = median_seconds(sklearn, repeats)
+    print(f"Newton step 1, ridge 1, to ||g||_inf <= 1e-8: {t_ours * 1e3:6.2f} ms"
+          f" (objective {objective['ours']:.12f})")
+    print(f"sklearn newton-cholesky, tol 1e-8:           "
+          f"{t_sklearn * 1e3:6.2f} ms (objective {objective['sklearn']:.12f})")
+    print(f"ratio ours / sklearn: {t_ours / t_sklearn:.3f} (goal < 1)")
+
+
+def main():
+    torch.manual_seed(0)
+    hw2 = load_definitions(ROOT / "hw2.ipynb")
+    mnist = hw2.load_mnist(ROOT / "data", train=True)
+    print(f"torch threads: {torch.get_num_threads()}")
+    print("== Problem 2 ==")
+    two_view_cost(hw2, mnist)
+    loader_throughput(hw2, mnist)
+    print("== Problem 3 ==")
+    newton_vs_sklearn(hw2)
+
+
+if __name__ == "__main__":
+    main()
