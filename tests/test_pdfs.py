@@ -53,4 +53,4 @@ def test_derivations_pdf(root, submission):
     assert "Problem 1" in text and "Problem 3" in text
     assert "large language model" in text and "??" not in text
     log = (root / "build" / "derivations.log").read_text(errors="replace")
-    assert not re.search(r"undefined|Warning", log)
+    assert not re.search(r"undefined|Warning|Overfull", log)
