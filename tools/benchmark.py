@@ -34,25 +34,38 @@ def median_seconds(function, repeats):
     return statistics.median(times)
 
 
-def fetch_all(dataset, indices):
-    return lambda: [dataset[i] for i in indices]
+def timed_get(dataset, index):
+    start = time.perf_counter()
+    dataset[index]
+    return time.perf_counter() - start
 
 
-def two_view_cost(hw2, mnist, n_items=2000, repeats=7):
-    indices = range(n_items)
+def two_view_cost(hw2, mnist, n_items=2000, repeats=5):
+    """Per-item cost of a two-view item against one plain augmented view.
+
+    Machine speed drifts here from second to second, so the two are timed
+    item by item, alternately (order swapped every item), and each pass is
+    summed; the best of `repeats` passes is the least disturbed one."""
     plain = torchvision.datasets.MNIST(
         ROOT / "data", train=True, transform=hw2.get_augment_pipeline())
     two_view = hw2.MNISTTwoView(mnist)
-    # alternate the two measurements so that drift hits both alike
-    plain_times, pair_times = [], []
+    passes = []
     for _ in range(repeats):
-        plain_times.append(median_seconds(fetch_all(plain, indices), 1))
-        pair_times.append(median_seconds(fetch_all(two_view, indices), 1))
-    plain_us = statistics.median(plain_times) / n_items * 1e6
-    pair_us = statistics.median(pair_times) / n_items * 1e6
+        sums = {"plain": 0.0, "pair": 0.0}
+        for i in range(n_items):
+            order = ("plain", "pair") if i % 2 else ("pair", "plain")
+            for name in order:
+                dataset = plain if name == "plain" else two_view
+                sums[name] += timed_get(dataset, i)
+        passes.append(sums)
+    best = min(passes, key=lambda sums: sums["plain"] + sums["pair"])
+    plain_us = best["plain"] / n_items * 1e6
+    pair_us = best["pair"] / n_items * 1e6
+    ratios = sorted(p["pair"] / p["plain"] for p in passes)
     print(f"one augmented view:  {plain_us:7.1f} us/item")
     print(f"MNISTTwoView item:   {pair_us:7.1f} us/item")
-    print(f"ratio: {pair_us / plain_us:.3f} (floor 2.0, goal <= 2.1)")
+    print(f"ratio: {pair_us / plain_us:.3f} (floor 2.0, goal <= 2.1); "
+          f"all passes: {', '.join(f'{r:.3f}' for r in ratios)}")
 
 
 def loader_throughput(hw2, mnist, n_items=10_000, batch_size=256):
