@@ -1,4 +1,6 @@
 """Problem 1: the residual-MLP gradients of hw2.ipynb against torch.autograd."""
+import math
+
 import pytest
 import torch
 
@@ -68,3 +70,54 @@ def test_mismatched_output_layer_raises(hw2):
     X, Y, Ws, bs = hw2.random_residual_problem(2, m=4, d_y=2, seed=0)
     with pytest.raises(ValueError, match=r"layer 2"):
         hw2.residual_mlp_grads(X, Y[:1], Ws, bs, g, g_prime)
+
+
+def test_max_relative_error_is_nan_aware(hw2):
+    """A NaN error in any pair, not only the first, makes the result NaN,
+    so `error < BAR` fails instead of the NaN being skipped by max()."""
+    exact = torch.ones(3, dtype=torch.float64)
+    broken = torch.tensor([1.0, float("nan"), 1.0], dtype=torch.float64)
+    for ours in ([exact, broken], [broken, exact]):
+        error = hw2.max_relative_error(ours, [exact, exact])
+        assert math.isnan(error) and not error < BAR
+
+
+def replace(name, make):
+    """A change of one argument: make(old value) -> new value."""
+    return lambda args: args | {name: make(args[name])}
+
+
+def replace_list_item(name, index, make):
+    def change(args):
+        items = list(args[name])
+        items[index] = make(items[index])
+        return args | {name: items}
+    return change
+
+
+@pytest.mark.parametrize("change, error, message", [
+    # one column of Y used to be broadcast silently against all 5 of Y_hat
+    (replace("Y", lambda Y: Y[:, :1]), ValueError,
+     r"X has 5 columns .* Y has 1"),
+    (replace("X", lambda X: X[:, 0]), TypeError, r"^X must be a 2-D"),
+    (replace("X", lambda X: X.to(torch.int64)), TypeError,
+     r"^X must be a 2-D .*int64"),
+    (replace("Y", lambda Y: Y.float()), TypeError, r"^Y is torch.float32"),
+    (replace_list_item("Ws", 1, lambda W: W.float()), TypeError,
+     r"^Ws\[1\] must be a torch.float64 tensor"),
+    (replace_list_item("bs", 2, lambda b: b.tolist()), TypeError,
+     r"^bs\[2\]"),
+    (lambda a: a | {"X": a["X"][:, :0], "Y": a["Y"][:, :0]}, ValueError,
+     r"no columns: need N >= 1"),
+    (replace("g", lambda g: "tanh"), TypeError, r"^g must be callable"),
+    (replace("g_prime", lambda g: None), TypeError,
+     r"^g_prime must be callable"),
+    (replace("Ws", lambda Ws: Ws[0]), TypeError, r"Ws and bs must be lists"),
+    (replace("bs", lambda bs: bs[:2]), ValueError, r"k biases, got 3 and 2"),
+])
+def test_bad_input_names_the_argument(hw2, change, error, message):
+    g, g_prime = hw2.ACTIVATIONS["tanh"]
+    X, Y, Ws, bs = hw2.random_residual_problem(3, m=4, d_y=2, n=5, seed=1)
+    args = change(dict(X=X, Y=Y, Ws=Ws, bs=bs, g=g, g_prime=g_prime))
+    with pytest.raises(error, match=message):
+        hw2.residual_mlp_grads(**args)

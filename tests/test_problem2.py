@@ -1,5 +1,7 @@
 """Problem 2: MNISTTwoView, MNISTCSV and the MNIST files."""
 import hashlib
+import re
+import shutil
 
 import numpy as np
 import pytest
@@ -53,8 +55,24 @@ def test_pipeline_is_the_assignments(hw2):
     assert (erase.p, erase.scale, erase.ratio) == (0.2, (0.02, 0.2), (0.3, 3.3))
 
 
-def test_default_collate_batch_shapes(hw2, pil_base):
+def test_default_item_and_batch_are_x1_x2_y(hw2, pil_base):
+    """The assignment's signature: (x1, x2, y), no original."""
+    item = hw2.MNISTTwoView(pil_base)[3]
+    assert len(item) == 3 and item[2] == pil_base[3][1]
     loader = DataLoader(hw2.MNISTTwoView(pil_base), batch_size=8)
+    batch = next(iter(loader))
+    assert len(batch) == 3
+    x1, x2, y = batch
+    for x in (x1, x2):
+        assert x.shape == (8, 1, 28, 28) and x.dtype == torch.float32
+        assert 0 <= x.min() and x.max() <= 1
+    assert y.shape == (8,) and y.dtype == torch.int64
+    assert y.tolist() == [pil_base[i][1] for i in range(8)]
+
+
+def test_return_original_collate_batch_shapes(hw2, pil_base):
+    loader = DataLoader(hw2.MNISTTwoView(pil_base, return_original=True),
+                        batch_size=8)
     x0, x1, x2, y = next(iter(loader))
     for x in (x0, x1, x2):
         assert x.shape == (8, 1, 28, 28) and x.dtype == torch.float32
@@ -65,7 +83,7 @@ def test_default_collate_batch_shapes(hw2, pil_base):
 def test_two_views_differ(hw2, pil_base):
     torch.manual_seed(0)
     items = [hw2.MNISTTwoView(pil_base)[i] for i in range(len(pil_base))]
-    same = sum(torch.equal(x1, x2) for _, x1, x2, _ in items)
+    same = sum(torch.equal(x1, x2) for x1, x2, _ in items)
     assert same <= 2  # two independent draws coincide only by rare chance
 
 
@@ -78,7 +96,8 @@ def test_x0_is_to_tensor_of_original(hw2, form):
              "uint8_chw": torch.from_numpy(pixels)[None],
              "numpy": pixels,
              "float_chw": torch.from_numpy(pixels)[None] / 255}[form]
-    x0, x1, x2, y = hw2.MNISTTwoView(ListDataset([(image, 4)]))[0]
+    x0, x1, x2, y = hw2.MNISTTwoView(ListDataset([(image, 4)]),
+                                     return_original=True)[0]
     expected = transforms.ToTensor()(Image.fromarray(pixels))
     assert torch.equal(x0, expected)
     assert x1.shape == x2.shape == (1, 28, 28) and y == 4
@@ -87,7 +106,8 @@ def test_x0_is_to_tensor_of_original(hw2, form):
 def test_base_transform_is_used_for_x0(hw2, pil_base):
     normalize = transforms.Compose([transforms.ToTensor(),
                                     transforms.Normalize((0.5,), (0.5,))])
-    x0 = hw2.MNISTTwoView(pil_base, base_transform=normalize)[0][0]
+    x0 = hw2.MNISTTwoView(pil_base, base_transform=normalize,
+                          return_original=True)[0][0]
     assert torch.equal(x0, normalize(pil_base[0][0]))
 
 
@@ -99,7 +119,8 @@ def test_base_transform_is_used_for_x0(hw2, pil_base):
 def test_base_sample_is_not_mutated(hw2, make):
     image = make(random_digits(1, seed=4)[0])
     before = image.copy() if isinstance(image, np.ndarray) else image.clone()
-    dataset = hw2.MNISTTwoView(ListDataset([(image, 1)]))
+    dataset = hw2.MNISTTwoView(ListDataset([(image, 1)]),
+                               return_original=True)
     for _ in range(20):  # RandomErasing (p=0.2) fires in some of these
         x0, x1, x2, _ = dataset[0]
         x0.zero_()  # and the returned x0 shares no memory with the base
@@ -114,14 +135,15 @@ def test_same_seed_same_views(hw2, pil_base):
     torch.manual_seed(123)
     second = [dataset[i] for i in range(5)]
     for a, b in zip(first, second):
-        assert all(torch.equal(u, v) for u, v in zip(a[:3], b[:3]))
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
 def test_workers_draw_different_views(hw2):
     """With fork-started workers, identical base images get different
     views in different workers (each worker has its own torch seed)."""
     image = Image.fromarray(random_digits(1, seed=5)[0])
-    dataset = hw2.MNISTTwoView(ListDataset([(image, 7)] * 8))
+    dataset = hw2.MNISTTwoView(ListDataset([(image, 7)] * 8),
+                               return_original=True)
     loader = DataLoader(dataset, batch_size=4, num_workers=2,
                         multiprocessing_context="fork",
                         generator=torch.Generator().manual_seed(0))
@@ -131,23 +153,57 @@ def test_workers_draw_different_views(hw2):
     assert torch.equal(batches[0][0], batches[1][0])  # same originals
 
 
-@pytest.mark.parametrize("bad, message", [
-    ("not an image", "type str"),
-    ([[0, 1], [2, 3]], "type list"),
-    (torch.zeros(3, 28, 28, dtype=torch.uint8), "shape"),
-    (torch.zeros(28, 28, dtype=torch.int32), "dtype"),
-    (torch.full((28, 28), 2.0), "dtype"),
+def pil_of(dtype, mode=None):
+    image = Image.fromarray(np.zeros((28, 28), dtype=dtype))
+    return image if mode is None else image.convert(mode)
+
+
+NORMALIZED = transforms.Normalize((0.1307,), (0.3081,))(
+    torch.from_numpy(random_digits(1)[0])[None] / 255)
+
+
+@pytest.mark.parametrize("bad, error, message", [
+    ("not an image", TypeError, "type str"),
+    ([[0, 1], [2, 3]], TypeError, "type list"),
+    (torch.zeros(3, 28, 28, dtype=torch.uint8), TypeError, "shape"),
+    (torch.zeros(28, 28, dtype=torch.int32), TypeError, "dtype torch.int32"),
+    (pil_of(np.uint16), TypeError, "mode 'I;16'"),  # 16-bit grayscale
+    (pil_of(np.float32), TypeError, "mode 'F'"),
+    (pil_of(np.uint8, "RGB"), TypeError, "mode 'RGB'"),
+    (torch.full((28, 28), 2.0), ValueError, "range"),
+    (NORMALIZED, ValueError, "range"),  # Normalize was applied already
+    (torch.full((28, 28), float("nan")), ValueError, "range"),
+    (torch.zeros(32, 32, dtype=torch.uint8), ValueError, r"size \(32, 32\)"),
 ])
-def test_bad_base_item_raises_type_error(hw2, bad, message):
-    with pytest.raises(TypeError, match=message):
+def test_bad_base_item_raises(hw2, bad, error, message):
+    with pytest.raises(error, match=message):
         hw2.MNISTTwoView(ListDataset([(bad, 0)]))[0]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(return_original=1), "return_original"),
+    (dict(return_original="yes"), "return_original"),
+    (dict(base_transform="ToTensor"), "base_transform must be callable"),
+    (dict(augment_transform=3), "augment_transform must be callable"),
+])
+def test_bad_constructor_arguments(hw2, pil_base, kwargs, message):
+    with pytest.raises(TypeError, match=message):
+        hw2.MNISTTwoView(pil_base, **kwargs)
+
+
+@pytest.mark.parametrize("base", [5, (x for x in range(3))])
+def test_base_dataset_without_len_or_indexing(hw2, base):
+    with pytest.raises(TypeError, match="base_dataset must support len"):
+        hw2.MNISTTwoView(base)
 
 
 def test_real_mnist(hw2, mnist_train):
     assert len(mnist_train) == 60000
     assert mnist_train[0][1] == 5
-    x0, x1, x2, y = hw2.MNISTTwoView(mnist_train)[0]
-    assert y == 5 and x0.shape == x1.shape == x2.shape == (1, 28, 28)
+    x1, x2, y = hw2.MNISTTwoView(mnist_train)[0]
+    assert y == 5 and x1.shape == x2.shape == (1, 28, 28)
+    x0 = hw2.MNISTTwoView(mnist_train, return_original=True)[0][0]
+    assert torch.equal(x0, transforms.ToTensor()(mnist_train[0][0]))
 
 
 def test_mnist_files_match_torchvision_md5s(root):
@@ -163,14 +219,68 @@ def test_missing_mnist_says_which_files(hw2, tmp_path):
         hw2.load_mnist(tmp_path, download=False)
     message = str(error.value)
     assert str(tmp_path / "MNIST" / "raw") in message
-    assert all(name in message for name in hw2.MNIST_FILES)
+    assert all(name in message
+               for name, _ in torchvision.datasets.MNIST.resources)
 
 
-def write_csv(path, images, labels):
-    header = "label," + ",".join(f"pixel{i}" for i in range(784))
+def copy_raw(root, tmp_path, extracted=False):
+    """A copy of the real MNIST/raw files (the .gz, optionally also the
+    extracted ones) in tmp_path; never touches data/."""
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for filename, _ in torchvision.datasets.MNIST.resources:
+        names = [filename, filename[:-3]] if extracted else [filename]
+        for name in names:
+            shutil.copyfile(root / "data" / "MNIST" / "raw" / name, raw / name)
+    return raw
+
+
+def test_corrupt_gz_is_named(hw2, root, tmp_path):
+    raw = copy_raw(root, tmp_path)
+    gz = raw / "train-images-idx3-ubyte.gz"
+    data = bytearray(gz.read_bytes())
+    data[1000] ^= 0xFF
+    gz.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=re.escape(str(gz)) + ".*MD5"):
+        hw2.load_mnist(tmp_path, download=False)
+
+
+@pytest.mark.parametrize("damage", [lambda b: b[:len(b) // 2],
+                                    lambda b: b""],
+                         ids=["truncated", "empty"])
+def test_damaged_extracted_file_is_extracted_again(hw2, root, tmp_path,
+                                                   damage):
+    raw = copy_raw(root, tmp_path, extracted=True)
+    labels = raw / "train-labels-idx1-ubyte"
+    original = labels.read_bytes()
+    labels.write_bytes(damage(original))
+    assert not hw2.idx_file_ok(labels)
+    with pytest.raises((RuntimeError, ValueError)):  # torchvision alone
+        torchvision.datasets.MNIST(tmp_path, train=True, download=False)
+    # the .gz files are present and pass their MD5, so torchvision only
+    # extracts them again: no network access
+    dataset = hw2.load_mnist(tmp_path, train=True, download=True)
+    assert labels.read_bytes() == original
+    assert len(dataset) == 60000 and dataset[0][1] == 5
+
+
+def test_damaged_extracted_file_without_gz(hw2, tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    labels = raw / "train-labels-idx1-ubyte"
+    labels.write_bytes(b"\x00\x00\x08\x01\x00\x00\xea\x60" + bytes(100))
+    with pytest.raises(ValueError, match=re.escape(str(labels))
+                       + " is damaged: delete it"):
+        hw2.load_mnist(tmp_path, download=False)
+    assert labels.exists()  # the user's file is left for the user
+
+
+def write_csv(path, images, labels, header=True):
     rows = [",".join(map(str, [label, *image.ravel()]))
             for image, label in zip(images, labels)]
-    path.write_text("\n".join([header, *rows]) + "\n")
+    if header:
+        rows.insert(0, "label," + ",".join(f"pixel{i}" for i in range(784)))
+    path.write_text("\n".join(rows) + "\n")
 
 
 def test_mnist_csv(hw2, tmp_path):
@@ -180,7 +290,7 @@ def test_mnist_csv(hw2, tmp_path):
     assert len(dataset) == 3
     image, label = dataset[2]
     assert label == 4 and np.array_equal(np.asarray(image), images[2])
-    x0, x1, x2, y = hw2.MNISTTwoView(dataset)[1]
+    x0, x1, x2, y = hw2.MNISTTwoView(dataset, return_original=True)[1]
     assert y == 1 and torch.equal(x0[0], torch.from_numpy(images[1]) / 255)
 
 
@@ -196,12 +306,39 @@ def test_grid_has_8_rows_3_columns_and_labels(hw2, pil_base, tmp_path,
                                               monkeypatch):
     monkeypatch.setattr(hw2, "FIGURES", tmp_path)
     monkeypatch.setattr(hw2.plt, "show", lambda: None)
-    loader = DataLoader(hw2.MNISTTwoView(pil_base), batch_size=8)
+    loader = DataLoader(hw2.MNISTTwoView(pil_base, return_original=True),
+                        batch_size=8)
     x0, x1, x2, y = next(iter(loader))
     fig = hw2.show_two_view_batch(x0, x1, x2, y, name="grid")
     assert len(fig.axes) == 24
     assert [ax.get_xlabel() for ax in fig.axes[::3]] == [
         f"label {int(label)}" for label in y]
     assert fig.axes[0].get_title() and fig.get_suptitle()
-    assert (tmp_path / "grid.png").stat().st_size > 0
+    assert (tmp_path / "grid.pdf").read_bytes().startswith(b"%PDF")
     hw2.plt.close(fig)
+
+
+def test_mnist_csv_without_header_keeps_every_row(hw2, tmp_path):
+    images, labels = random_digits(3, seed=7), [0, 8, 2]
+    write_csv(tmp_path / "plain.csv", images, labels, header=False)
+    dataset = hw2.MNISTCSV(tmp_path / "plain.csv")
+    assert len(dataset) == 3
+    for i in range(3):
+        image, label = dataset[i]
+        assert label == labels[i] and np.array_equal(np.asarray(image),
+                                                     images[i])
+
+
+def test_mnist_csv_header_only(hw2, tmp_path):
+    write_csv(tmp_path / "empty.csv", [], [])
+    with pytest.raises(ValueError, match="no data rows"):
+        hw2.MNISTCSV(tmp_path / "empty.csv")
+
+
+@pytest.mark.parametrize("value", [256, -1])
+def test_mnist_csv_pixel_out_of_range(hw2, tmp_path, value):
+    images = random_digits(2, seed=8).astype(np.int64)
+    images[1, 5, 5] = value
+    write_csv(tmp_path / "bad.csv", images, [1, 2])
+    with pytest.raises(ValueError, match="0..255"):
+        hw2.MNISTCSV(tmp_path / "bad.csv")

@@ -1,4 +1,5 @@
 """Problem 3: closed forms, the three solvers, and scikit-learn's optimum."""
+import math
 import warnings
 
 import numpy as np
@@ -85,17 +86,21 @@ def test_ridge_never_touches_intercept(hw2):
 
 
 def test_single_steps_follow_the_update_rules(hw2):
+    """Sum objective (unit = 1): gd steps along the SUM gradient."""
     X, y, w = random_problem(seed=4)
     ridge = hw2.ridge_weights(X.shape[1], 0.7)
     g = hw2.logistic_grad(w, X, y) + ridge * w
     H = hw2.logistic_hessian(w, X, y) + torch.diag(ridge)
-    Xsq = X * X
-    gd, _ = hw2.gd_step(w, X, y, ridge, 0.1, Xsq)
-    newton, _ = hw2.newton_step(w, X, y, ridge, 0.1, Xsq)
-    diag, _ = hw2.diag_newton_step(w, X, y, ridge, 0.1, Xsq)
-    torch.testing.assert_close(gd, w - 0.1 * g / len(y))
-    torch.testing.assert_close(newton, w - 0.1 * torch.linalg.solve(H, g))
-    torch.testing.assert_close(diag, w - 0.1 * g / H.diagonal())
+    steps = {method: hw2.update(method, w, 0.1, X, y, ridge, 1.0, X * X)
+             for method in ("gd", "newton", "diag_newton")}
+    torch.testing.assert_close(steps["gd"][0], w - 0.1 * g)
+    torch.testing.assert_close(steps["newton"][0],
+                               w - 0.1 * torch.linalg.solve(H, g))
+    torch.testing.assert_close(steps["diag_newton"][0],
+                               w - 0.1 * g / H.diagonal())
+    assert all(mu == 0.0 for _, mu in steps.values())  # H is regular here
+    gd_mean, _ = hw2.update("gd", w, 0.1, X, y, ridge, 1 / len(y), X * X)
+    torch.testing.assert_close(gd_mean, w - 0.1 * g / len(y))
 
 
 def separable_with_duplicate_column(n=60, seed=0):
@@ -140,25 +145,23 @@ def test_returned_dict_shapes_and_keys(hw2, cancer):
 
 def test_without_test_set_only_training_metrics(hw2, cancer):
     X, y, _, _ = cancer
-    fit = hw2.fit_logistic(X, y, "gd", n_iters=3)
+    fit = hw2.fit_logistic(X, y, "gd", n_iters=3, reduction="mean")
     assert len(fit["history"]["train_loss"]) == 4
     assert len(fit["history"]["test_loss"]) == 0
 
 
-def test_unknown_method_raises(hw2, cancer):
-    X, y, _, _ = cancer
-    with pytest.raises(ValueError, match="method must be one of"):
-        hw2.fit_logistic(X, y, "adam")
-
-
 def test_newton_invariant_to_linear_change_of_features(hw2):
     """Exact Newton gives the same predictions under any invertible change
-    of features; diagonal Newton only under per-feature scaling."""
+    of features; diagonal Newton only under per-feature scaling, with or
+    without a reordering of the features."""
     X, y, _ = random_problem(n=200, d=4, seed=8, scale=0.5)
     gen = torch.Generator().manual_seed(9)
     mixing = torch.eye(4, dtype=DTYPE) + 0.5 * torch.randn(
         4, 4, generator=gen, dtype=DTYPE)
     scaling = torch.diag(torch.tensor([1.0, 3.0, 0.2, 7.0], dtype=DTYPE))
+    # column j of X @ permuted_scaling is scaling[j, j] * X[:, order[j]]
+    order = [2, 0, 3, 1]
+    permuted_scaling = torch.eye(4, dtype=DTYPE)[order].T @ scaling
 
     def predictions(method, A):
         w = hw2.fit_logistic(X @ A, y, method, lr=1.0, n_iters=4)["w"]
@@ -167,8 +170,9 @@ def test_newton_invariant_to_linear_change_of_features(hw2):
     base = {m: predictions(m, torch.eye(4, dtype=DTYPE))
             for m in ("newton", "diag_newton")}
     torch.testing.assert_close(predictions("newton", mixing), base["newton"])
-    torch.testing.assert_close(predictions("diag_newton", scaling),
-                               base["diag_newton"])
+    for A in (scaling, permuted_scaling):
+        torch.testing.assert_close(predictions("diag_newton", A),
+                                   base["diag_newton"])
     assert not torch.allclose(predictions("diag_newton", mixing),
                               base["diag_newton"], rtol=1e-3)
 
@@ -190,3 +194,130 @@ def test_data_split(cancer):
     assert X.dtype == DTYPE and torch.all(X[:, 0] == 1)
     torch.testing.assert_close(X[:, 1:].mean(0), torch.zeros(30, dtype=DTYPE))
     assert abs(y.mean() - y_test.mean()) < 0.01  # stratified
+
+
+def test_mean_reduction_is_gradient_descent_with_lr_over_n(hw2, cancer):
+    X, y, _, _ = cancer
+    N = len(y)
+    mean = hw2.fit_logistic(X, y, "gd", lr=0.1, n_iters=50, reduction="mean")
+    sum_small = hw2.fit_logistic(X, y, "gd", lr=0.1 / N, n_iters=50)
+    # lr * (g / N) and (lr / N) * g differ only in the last bits
+    torch.testing.assert_close(mean["w"], sum_small["w"], rtol=1e-12, atol=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sum_same = hw2.fit_logistic(X, y, "gd", lr=0.1, n_iters=50)
+    assert not torch.allclose(mean["w"], sum_same["w"], rtol=1e-2)
+
+
+@pytest.mark.parametrize("method", ["newton", "diag_newton"])
+@pytest.mark.parametrize("lr", [0.1, 1.0])
+def test_second_order_steps_do_not_depend_on_reduction(hw2, cancer, method,
+                                                       lr):
+    X, y, _, _ = cancer
+    with warnings.catch_warnings():  # diagonal Newton at lr 1 is damped
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fits = {r: hw2.fit_logistic(X, y, method, lr=lr, n_iters=30, l2=1.0,
+                                    reduction=r) for r in ("sum", "mean")}
+    # g and H (or diag H) are both scaled by 1/N, which cancels in the step
+    # only up to rounding of the 1/N scaling (~1e-16 per step, measured
+    # ~1e-14 after 30 steps), so not bit for bit: 1e-10, not 1e-15
+    torch.testing.assert_close(fits["mean"]["w"], fits["sum"]["w"],
+                               rtol=1e-10, atol=0)
+    assert fits["mean"]["damped_steps"] == fits["sum"]["damped_steps"]
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_history_is_of_the_sum_objective(hw2, cancer, reduction):
+    """Whatever the reduction, train_loss is sum BCE + (l2/2)||w[1:]||^2
+    and grad_norm is the max-norm of its gradient (torch.autograd)."""
+    X, y, _, _ = cancer
+    l2 = 1.0
+    fit = hw2.fit_logistic(X, y, "newton", lr=0.5, n_iters=3, l2=l2,
+                           reduction=reduction)
+    w = fit["w"].clone().requires_grad_()
+    objective = (torch.nn.functional.binary_cross_entropy(
+        torch.sigmoid(X @ w), y, reduction="sum")
+        + l2 / 2 * (w[1:] ** 2).sum())
+    (grad,) = torch.autograd.grad(objective, w)
+    history = fit["history"]
+    # same terms, possibly summed in another order: float64 rounding
+    assert history["train_loss"][0] == pytest.approx(len(y) * math.log(2),
+                                                     rel=1e-12)
+    assert history["train_loss"][-1] == pytest.approx(objective.item(),
+                                                      rel=1e-12)
+    assert history["grad_norm"][-1] == pytest.approx(
+        grad.abs().max().item(), rel=1e-12)
+
+
+def change(**updates):
+    return lambda kwargs: kwargs | updates
+
+
+def with_entry(name, index, value):
+    def change(kwargs):
+        data = kwargs[name].clone()
+        data[index] = value
+        return kwargs | {name: data}
+    return change
+
+
+@pytest.mark.parametrize("bad, error, message", [
+    (change(lr=0.0), ValueError, r"^lr must be finite and > 0"),
+    (change(lr=-0.1), ValueError, r"^lr must be finite and > 0"),
+    (change(lr=math.nan), ValueError, r"^lr must be finite"),
+    (change(lr=True), TypeError, r"^lr must be a real number, got bool"),
+    (change(l2=-1.0), ValueError, r"^l2 must be finite and >= 0"),
+    (change(n_iters=-1), ValueError, r"^n_iters must be >= 0"),
+    (change(n_iters=2.5), TypeError, r"^n_iters must be an int"),
+    (change(tol=-1e-8), ValueError, r"^tol must be finite and >= 0"),
+    (change(method="adam"), ValueError, r"^method must be one of"),
+    (change(reduction="max"), ValueError, r"^reduction must be 'sum' or"),
+    (with_entry("X", (3, 2), math.nan), ValueError, r"^X contains NaN or inf"),
+    (with_entry("X", (0, 1), math.inf), ValueError, r"^X contains NaN or inf"),
+    (with_entry("y", 5, 2.0), ValueError, r"^y must hold only the labels 0"),
+    (with_entry("y", 5, -1.0), ValueError, r"^y must hold only the labels"),
+    (lambda k: k | {"y": k["y"][:-1]}, ValueError,
+     r"^y has 397 labels but X has 398 rows"),
+    (lambda k: k | {"y_test": None}, ValueError,
+     r"pass X_test and y_test together"),
+    (lambda k: k | {"X_test": k["X_test"][:, :5]}, ValueError,
+     r"^X_test must have X's 31 columns"),
+    (with_entry("X_test", (1, 1), math.nan), ValueError,
+     r"^X_test contains NaN or inf"),
+    (with_entry("y_test", 0, 3.0), ValueError, r"^y_test must hold only"),
+])
+def test_bad_input_names_the_argument(hw2, cancer, bad, error, message):
+    X, y, X_test, y_test = cancer
+    kwargs = bad(dict(X=X, y=y, method="gd", n_iters=2, X_test=X_test,
+                      y_test=y_test))
+    with pytest.raises(error, match=message):
+        hw2.fit_logistic(**kwargs)
+
+
+def test_integer_bool_and_numpy_labels_give_the_same_fit(hw2, cancer):
+    X, y, X_test, y_test = cancer
+    run = lambda X, y, y_test: hw2.fit_logistic(
+        X, y, "newton", lr=1.0, n_iters=5, l2=1.0, X_test=X_test,
+        y_test=y_test)
+    reference = run(X, y, y_test)
+    for labels in (lambda v: v.long(),  # scikit-learn's targets are int64
+                   lambda v: v.bool(),
+                   lambda v: v.numpy().astype(np.int64)):
+        for design in (X, X.numpy()):
+            fit = run(design, labels(y), labels(y_test))
+            assert torch.equal(fit["w"], reference["w"])
+            for key in ("train_loss", "test_loss", "test_acc", "grad_norm"):
+                assert np.array_equal(fit["history"][key],
+                                      reference["history"][key])
+
+
+def test_gradient_descent_ending_above_its_start_warns(hw2):
+    X, y, _ = random_problem(n=40, d=3, seed=5)  # not separable
+    with pytest.warns(RuntimeWarning, match="above its start"):
+        fit = hw2.fit_logistic(X, y, "gd", lr=10.0, n_iters=10)
+    losses = fit["history"]["train_loss"]
+    assert losses[-1] > losses[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        fit = hw2.fit_logistic(X, y, "gd", lr=0.01, n_iters=10)
+    assert np.all(np.diff(fit["history"]["train_loss"]) < 0)

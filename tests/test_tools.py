@@ -1,15 +1,33 @@
-"""tools/notebook.py: how the build executes and loads notebooks."""
+"""tools/notebook.py, run_notebook.py and lock.py: how the build executes,
+saves and loads notebooks, one build at a time."""
+import fcntl
+import json
+import os
+import resource
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import nbformat
 import pytest
+from jupyter_client.kernelspec import KernelSpecManager
 from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from notebook import execute, load_definitions
+from run_notebook import main
+
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
+RUN_NOTEBOOK = [sys.executable, str(TOOLS / "run_notebook.py")]
+LOCK_CLI = [sys.executable, str(TOOLS / "lock.py")]
 
 
-def write(path, *cells):
+def write(path, *cells, kernel="python3"):
     nb = new_notebook(cells=list(cells))
-    nb.metadata["kernelspec"] = {"name": "python3", "language": "python",
+    nb.metadata["kernelspec"] = {"name": kernel, "language": "python",
                                  "display_name": "Python 3"}
     nbformat.write(nb, path)
     return path
@@ -18,7 +36,10 @@ def write(path, *cells):
 def test_execute_in_place_numbers_cells_in_order(tmp_path):
     path = write(tmp_path / "ok.ipynb", new_markdown_cell("# t"),
                  new_code_cell("x = 2"), new_code_cell("print(x * 21)"))
+    path.chmod(0o640)
     execute(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640  # kept by the save
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert [c.execution_count for c in code] == [1, 2]
@@ -35,6 +56,169 @@ def test_failing_cell_fails_with_that_cells_error(tmp_path):
     assert "cell two broke" in str(error.value)
 
 
+def limit_file_size():
+    """In the child: files may not grow past 64 KiB, and writing past that
+    fails with EFBIG instead of killing the process."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2**16, 2**16))
+
+
+def test_failed_save_leaves_the_notebook_intact(tmp_path):
+    path = write(tmp_path / "big.ipynb", new_code_cell("print('x' * 2**17)"))
+    before = path.read_bytes()
+    run = subprocess.run(RUN_NOTEBOOK + [str(path)], capture_output=True,
+                         text=True, timeout=120, preexec_fn=limit_file_size)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        f"{path}: not saved (File too large); the file is unchanged."]
+    assert path.read_bytes() == before
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def wait_for_pid(path, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not (path.exists() and path.read_text()):
+        assert time.monotonic() < deadline, f"no {path.name}"
+        time.sleep(0.1)
+    return int(path.read_text())
+
+
+SLOW_CELL = """import os, pathlib, time
+pathlib.Path('kernel.pid').write_text(str(os.getpid()))
+time.sleep(60)"""
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_signal_stops_the_run_and_leaves_the_notebook(tmp_path, name):
+    signum = getattr(signal, name)
+    path = write(tmp_path / "slow.ipynb", new_code_cell("x = 1"),
+                 new_code_cell(SLOW_CELL))
+    before = path.read_bytes()
+    run = subprocess.Popen(RUN_NOTEBOOK + [str(path)], text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    kernel = wait_for_pid(tmp_path / "kernel.pid")
+    run.send_signal(signum)
+    _, stderr = run.communicate(timeout=30)
+    assert run.returncode == 128 + signum
+    assert stderr.splitlines() == [
+        f"{path}: stopped by {name} in cell [2] "
+        "(import os, pathlib, time); the file is unchanged."]
+    assert path.read_bytes() == before
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "kernel.pid", path]
+    with pytest.raises(ProcessLookupError):  # the kernel is gone too
+        os.kill(kernel, 0)
+
+
+@pytest.mark.parametrize("death", ["os._exit(1)", "os.kill(os.getpid(), 9)"])
+def test_dead_kernel_is_reported_with_its_cell(tmp_path, death):
+    path = write(tmp_path / "dies.ipynb", new_code_cell("import os"),
+                 new_code_cell(death))
+    before = path.read_bytes()
+    run = subprocess.run(RUN_NOTEBOOK + [str(path)], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        f"{path}: the kernel died in cell [2] ({death}); "
+        "the file is unchanged."]
+    assert path.read_bytes() == before
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_kernel_is_this_python_whatever_kernelspecs_say(tmp_path, monkeypatch):
+    stray = tmp_path / "jupyter" / "kernels" / "python3"
+    stray.mkdir(parents=True)
+    (stray / "kernel.json").write_text(json.dumps({
+        "argv": ["/nonexistent/python", "-m", "ipykernel_launcher",
+                 "-f", "{connection_file}"],
+        "display_name": "Stray Python 3", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    assert spec.argv[0] == "/nonexistent/python"  # what Jupyter would start
+    path = write(tmp_path / "which.ipynb",
+                 new_code_cell("import sys\nprint(sys.executable)"),
+                 kernel="ece685d-hw2")  # as saved from the named kernel
+    nb = execute(path)
+    assert nb.cells[0].outputs[0].text == sys.executable + "\n"
+    assert nb.metadata.kernelspec.name == "python3"  # the portable name
+
+
+def test_stamp_skips_a_run_whose_inputs_are_unchanged(tmp_path, capsys):
+    path = write(tmp_path / "nb.ipynb", new_markdown_cell("# t"),
+                 new_code_cell("import random\nprint(random.random())"))
+    data = tmp_path / "data.txt"
+    data.write_text("1")
+    argv = [str(path), "--stamp", str(tmp_path / "b" / "stamp"), str(data)]
+
+    def output():
+        return nbformat.read(path, as_version=4).cells[1].outputs[0].text
+
+    main(argv)
+    first = output()
+    main(argv)
+    assert "unchanged since its last run" in capsys.readouterr().out
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[0].source = "# edited text"
+    nbformat.write(nb, path)
+    main(argv)
+    assert output() == first  # markdown does not change what cells print
+    data.write_text("2")
+    main(argv)
+    second = output()
+    assert second != first
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[1].source += "  # edited code"
+    nbformat.write(nb, path)
+    main(argv)
+    assert output() != second
+
+
+def test_second_build_waits_for_the_first(tmp_path):
+    lockfile = tmp_path / "build" / ".lock"
+    lockfile.parent.mkdir()
+    with open(lockfile, "w") as first:
+        fcntl.flock(first, fcntl.LOCK_EX)
+        second = subprocess.Popen(
+            LOCK_CLI + [str(lockfile), "echo", "built"], text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        with pytest.raises(subprocess.TimeoutExpired):
+            second.wait(timeout=1)
+    stdout, stderr = second.communicate(timeout=10)
+    assert "another build is running in this folder" in stderr
+    assert stdout == "built\n"
+
+
+def test_the_command_runs_holding_the_lock(tmp_path):
+    lockfile = tmp_path / "build" / ".lock"
+    probe = ("import fcntl, sys\n"
+             "lock = open(sys.argv[1])\n"
+             "try:\n"
+             "    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+             "except BlockingIOError:\n"
+             "    print('held')")
+    run = subprocess.run(LOCK_CLI + [str(lockfile), sys.executable, "-c",
+                                     probe, str(lockfile)],
+                         capture_output=True, text=True, timeout=30)
+    assert run.stdout == "held\n"
+
+
+def test_make_stops_on_an_old_python_before_making_a_venv(tmp_path, root):
+    old = tmp_path / "python3.10"
+    old.write_text("#!/bin/sh\n# this Python, claiming to be 3.10\n"
+                   f'exec {sys.executable} -c '
+                   '"import sys; sys.version_info = (3, 10, 13); $2"\n')
+    old.chmod(0o755)
+    venv = tmp_path / "venv"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    start = time.monotonic()
+    run = subprocess.run(["make", "-C", str(root), "pdf", f"PYTHON={old}",
+                          f"VENV={venv}"], capture_output=True, text=True,
+                         env=env, timeout=60)
+    assert run.returncode != 0
+    assert f"Python >= 3.11 needed; {old} is 3.10." in run.stderr
+    assert not venv.exists()
+    assert time.monotonic() - start < 10
+
+
 def test_load_definitions_runs_only_export_cells(tmp_path):
     exported = new_code_cell("def f():\n    return 7")
     exported.metadata["tags"] = ["export"]
@@ -42,3 +226,17 @@ def test_load_definitions_runs_only_export_cells(tmp_path):
                  new_code_cell("raise RuntimeError('not exported')"))
     module = load_definitions(path, name="defs_under_test")
     assert module.f() == 7
+
+
+def test_system_deps_stop_when_apt_leaves_a_program_out(tmp_path):
+    """As root with apt-get, but apt installs nothing: the script says what
+    is still missing and fails, before anything runs the notebook."""
+    for name, body in {"id": "echo 0", "apt-get": "exit 0"}.items():
+        (tmp_path / name).write_text(f"#!/bin/sh\n{body}\n")
+        (tmp_path / name).chmod(0o755)
+    (tmp_path / "cat").symlink_to("/bin/cat")
+    run = subprocess.run(["/bin/bash", str(TOOLS / "ensure_system_deps.sh")],
+                         env={"PATH": str(tmp_path)}, capture_output=True,
+                         text=True, timeout=30)
+    assert run.returncode == 1
+    assert "Still missing after apt-get install: xelatex pandoc" in run.stderr

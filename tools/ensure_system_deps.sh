@@ -7,10 +7,14 @@ needed=(xelatex pandoc latexmk pdftotext pdfimages)
 packages=(texlive-xetex texlive-fonts-recommended texlive-plain-generic
           texlive-latex-extra pandoc latexmk poppler-utils)
 
-missing=()
-for cmd in "${needed[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
-done
+find_missing() {
+  missing=()
+  for cmd in "${needed[@]}"; do
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
+  done
+}
+
+find_missing
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -18,7 +22,9 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${packages[@]}" >/dev/null
-  exit 0
+  find_missing  # apt can succeed and still leave one out
+  [ ${#missing[@]} -eq 0 ] && exit 0
+  echo "Still missing after apt-get install: ${missing[*]}" >&2
 fi
 
 cat >&2 <<MSG

@@ -1,0 +1,92 @@
+"""The export settings that .venv's Jupyter uses (tools/jupyter_config.py).
+
+`jupyter nbconvert --to pdf` from .venv, as `make pdf` runs it, on a small
+notebook: unnumbered headings, no title block, cells tagged `commentary` or
+`hide-input` show their output only, cells tagged `remove-cell` nothing, and
+consecutive prints in one block (as JupyterLab stores them).
+"""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+JUPYTER = Path(sys.executable).with_name("jupyter")
+CONFIG = Path(sys.prefix) / "etc" / "jupyter"
+
+
+def printing(text, tags=()):
+    """A code cell that prints text, already executed; its source never contains text."""
+    half = len(text) // 2
+    return new_code_cell(f"print({text[:half]!r} + {text[half:]!r})",
+                         metadata={"tags": list(tags)}, execution_count=1,
+                         outputs=[new_output("stream", name="stdout", text=text + "\n")])
+
+
+def export(folder, to):
+    subprocess.run([JUPYTER, "nbconvert", "--to", to, "title_probe.ipynb",
+                    "--log-level", "ERROR"], cwd=folder, check=True)
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory):
+    """A folder with title_probe.ipynb."""
+    folder = tmp_path_factory.mktemp("export")
+    split = printing("partone")
+    split.outputs.append(new_output("stream", name="stdout", text="parttwo\n"))
+    nb = new_notebook(cells=[
+        new_markdown_cell("# Probe title\n\nSome text."),
+        new_markdown_cell("## First heading"),
+        printing("shownoutput"),
+        printing("commentaryoutput", ["commentary"]),
+        new_markdown_cell("### Second heading"),
+        printing("hiddenoutput", ["hide-input"]),
+        printing("removedoutput", ["remove-cell"]),
+        split,
+    ])
+    nbformat.write(nb, folder / "title_probe.ipynb")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pdf_text(probe):
+    export(probe, "pdf")
+    return subprocess.run(["pdftotext", probe / "title_probe.pdf", "-"], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def test_server_and_nbconvert_share_one_config():
+    """JupyterLab's File > Export reads the server's config, nbconvert its own."""
+    server, cli = (json.loads((CONFIG / f"jupyter_{app}_config.json").read_text())
+                   for app in ("server", "nbconvert"))
+    assert server == cli
+    assert Path(cli["LatexExporter"]["template_file"]).is_file()
+
+
+def test_headings_unnumbered_and_no_title_block(pdf_text):
+    assert pdf_text.lstrip().startswith("Probe title")
+    for heading in ("Probe title", "First heading", "Second heading"):
+        assert heading in pdf_text
+        assert not re.search(rf"^\s*\d+(\.\d+)*\s+{heading}", pdf_text, re.M), heading
+    assert "title_probe" not in pdf_text.replace("\\", "")  # the default title
+    months = "January|February|March|April|May|June|July|August|September|" \
+             "October|November|December"
+    assert not re.search(rf"({months}) \d{{1,2}}, \d{{4}}", pdf_text)  # its date
+
+
+def test_tagged_cells_show_output_only(pdf_text):
+    assert "print('shown'" in pdf_text and "shownoutput" in pdf_text
+    for name in ("commentary", "hidden"):
+        assert f"print('{name}" not in pdf_text
+        assert f"{name}output" in pdf_text
+    assert "removed" not in pdf_text
+
+
+def test_consecutive_prints_in_one_block(probe):
+    export(probe, "latex")
+    tex = (probe / "title_probe.tex").read_text()
+    assert re.search(r"partone\n\s*parttwo", tex)

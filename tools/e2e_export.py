@@ -1,0 +1,277 @@
+"""End to end: JupyterLab's File > Save and Export Notebook As > PDF gives `make pdf`'s PDF.
+
+    .venv/bin/python tools/e2e_export.py [NOTEBOOK [REFERENCE_PDF]]
+
+Defaults: hw2.ipynb and build/hw2.pdf. The notebook is copied into a temp
+dir (data/ linked, an empty figures/); JupyterLab from this Python serves that
+dir on 127.0.0.1, and chromium (Debian's, driven by playwright) opens the
+notebook, waits for an idle kernel, clicks Run > Run All Cells, waits until
+every cell has run, then File > Save and Export Notebook As > PDF. Checks: no
+error outputs; the downloaded PDF has the reference's page count and text
+(numbers masked: timings differ); the source of cells tagged `commentary` or
+`hide-input` is absent, their output present. Bounded by --timeout seconds;
+the server and the browser are always stopped.
+"""
+import argparse
+import difflib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+from playwright.sync_api import sync_playwright
+
+HIDDEN_TAGS = {"commentary", "hide-input"}
+TOKEN = "e2e-export"
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+# The status bar reads "Python 3 (ipykernel) | Idle" once the kernel is connected
+# (the toolbar's indicator already says idle at "No Kernel | Initializing").
+KERNEL_IDLE = """() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]
+  .some(e => /^(?!No Kernel).+ \\| Idle$/.test(e.textContent.trim()))"""
+ALL_RAN = f"""n => {{  // every code cell has run, in order, in one fresh kernel; kernel idle
+  const p = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]
+    .map(e => e.textContent.trim());
+  return ({KERNEL_IDLE})() && p.length === n && p.every((t, i) => t === `[${{i + 1}}]:`);
+}}"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pdf_text(path):
+    return subprocess.run(["pdftotext", str(path), "-"], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def pages(path):
+    info = subprocess.run(["pdfinfo", str(path)], check=True,
+                          capture_output=True, text=True).stdout
+    return int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
+
+
+def normalize(text):
+    """Numbers masked (timings and float round-off differ between runs; a run
+    of numbers counts as one, e.g. the ticks of a timing axis), words rejoined
+    across hyphenated line breaks, one space between words."""
+    text = re.sub(r"[-+]?\d+(\.\d+)?([eE][-+]?\d+)?", "0", text)
+    text = " ".join(re.sub(r"-\n", "", text).split())
+    return re.sub(r"\b0( 0\b)+", "0", text)
+
+
+def letters(text):
+    return re.sub(r"[^A-Za-z]", "", text)
+
+
+def start_lab(root, port, tmp, log):
+    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(tmp / "lab-settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(tmp / "lab-workspaces"),
+               JUPYTER_RUNTIME_DIR=str(tmp / "runtime"))
+    cmd = [str(Path(sys.executable).with_name("jupyter")), "lab", "--no-browser",
+           "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+           f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
+           "--LabApp.news_url=None",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def wait_for_server(port, server, deadline):
+    url = f"http://127.0.0.1:{port}/api/status?token={TOKEN}"
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError("JupyterLab exited")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError("JupyterLab did not start")
+
+
+def export_from_menu(port, n_code, tmp, deadline):
+    """Run all cells in JupyterLab, export to PDF from the menu; the PDF's path."""
+    def ms():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("out of time")
+        return left * 1000
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch_persistent_context(
+            str(tmp / "chromium-profile"), executable_path=CHROMIUM, headless=True,
+            args=CHROMIUM_ARGS, accept_downloads=True,  # and nothing into ~/.config
+            env=dict(os.environ, XDG_CONFIG_HOME=str(tmp), XDG_CACHE_HOME=str(tmp)))
+        try:
+            page = browser.pages[0] if browser.pages else browser.new_page()
+            downloads = []  # reported on the opener or on the new tab
+            keep = lambda download: downloads.append(download)
+            page.on("download", keep)
+            browser.on("page", lambda tab: tab.on("download", keep))
+            page.goto(f"http://127.0.0.1:{port}/lab/tree/hw2.ipynb?token={TOKEN}",
+                      timeout=ms())
+            # Run All while the kernel is still starting clears every output.
+            page.wait_for_function(KERNEL_IDLE, timeout=ms(), polling=200)
+            def menu(name):  # an item of the menu bar or of an open menu
+                return page.locator(".lm-MenuBar-itemLabel, .lm-Menu-itemLabel",
+                                    has_text=re.compile(f"^{re.escape(name)}$"))
+            ui = lambda: min(30_000, ms())
+            menu("Run").click(timeout=ui())
+            menu("Run All Cells").click(timeout=ui())
+            started = time.monotonic()
+            page.wait_for_selector('.jp-InputPrompt:text-is("[*]:")', timeout=ui())
+            page.wait_for_function(ALL_RAN, arg=n_code, timeout=ms(), polling=500)
+            print(f"Run All Cells: {time.monotonic() - started:.0f} s")
+
+            menu("File").click(timeout=ui())
+            menu("Save and Export Notebook As").hover(timeout=ui())
+            menu("PDF").click(timeout=ui())
+            while not downloads:
+                page.wait_for_timeout(min(500, ms()))
+            pdf = tmp / "menu.pdf"
+            downloads[0].save_as(pdf)
+            if downloads[0].suggested_filename != "hw2.pdf":
+                raise AssertionError(f"download named {downloads[0].suggested_filename}")
+            return pdf
+        except Exception:
+            page.screenshot(path=tmp / "failure.png")
+            raise
+        finally:
+            browser.close()
+
+
+def differences(reference, menu, loose):
+    """Where the two PDFs' texts differ, as report lines. Strict: word by word.
+    Loose: sentence by sentence, numbers masked and word order ignored (a run
+    measures other timings, and prose that orders the methods by time follows)."""
+    if loose:
+        a, b = (re.split(r"(?<=\.) ", normalize(pdf_text(p))) for p in (reference, menu))
+        keys = [[tuple(sorted(x.split())) for x in side] for side in (a, b)]
+    else:
+        a, b = (pdf_text(p).split() for p in (reference, menu))
+        keys = [a, b]
+    found = [f"  reference: {' '.join(a[max(i1 - 5, 0):i2 + 5])[:400]}\n"
+             f"       menu: {' '.join(b[max(j1 - 5, 0):j2 + 5])[:400]}"
+             for tag, i1, i2, j1, j2 in
+             difflib.SequenceMatcher(None, *keys, autojunk=False).get_opcodes()
+             if tag != "equal"]
+    return [f"text differs in {len(found)} places, the first ones:"] + found[:5] \
+        if found else []
+
+
+def check(saved, menu_pdf, cli_pdf, reference):
+    """The failures, as a list of strings."""
+    problems = []
+    errors = [f"cell {i}: {o.ename}" for i, c in enumerate(saved.cells)
+              if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    if errors:
+        problems.append(f"error outputs: {errors}")
+    for other, name, loose in ((cli_pdf, "CLI export of the same notebook", False),
+                               (reference, str(reference), True)):
+        if pages(menu_pdf) != pages(other):
+            problems.append(f"pages: menu {pages(menu_pdf)}, {name} {pages(other)}")
+        found = differences(other, menu_pdf, loose)
+        if found:
+            problems += [f"against {name}: {found[0]}"] + found[1:]
+
+    def source_lines(cell):
+        return {normalize(line) for line in cell.source.splitlines()
+                if len(line.strip()) >= 20}
+
+    raw = pdf_text(menu_pdf)
+    menu = normalize(raw)
+    code = [c for c in saved.cells if c.cell_type == "code"]
+    hidden = [c for c in code if HIDDEN_TAGS & set(c.metadata.get("tags", []))]
+    shown = set().union(*(source_lines(c) for c in code if c not in hidden))
+    if not any(line in menu for line in shown):
+        problems.append("no source line of a shown code cell found: the check is blind")
+    for cell in hidden:
+        leaked = [line for line in source_lines(cell) - shown if line in menu]
+        if leaked:
+            problems.append(f"source of a hidden cell printed: {leaked[:3]}")
+        texts = [o.get("data", {}).get("text/markdown") or o.get("text", "")
+                 for o in cell.outputs]
+        for text in filter(None, texts):
+            start = letters(re.split(r"[$`]", text)[0])[:60]
+            if start not in letters(raw):
+                problems.append(f"output of a hidden cell missing: {start}")
+    return problems
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebook", nargs="?", default="hw2.ipynb", type=Path)
+    parser.add_argument("reference", nargs="?", default="build/hw2.pdf", type=Path)
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args()
+    deadline = time.monotonic() + args.timeout
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
+    if not shutil.which(CHROMIUM):
+        sys.exit(f"no chromium at {CHROMIUM}: install it (Debian: apt-get install"
+                 " chromium) or set CHROMIUM to a Chromium or Chrome binary")
+    reference = args.reference.resolve(strict=True)
+    started = time.monotonic()
+
+    with tempfile.TemporaryDirectory(prefix="hw2-e2e-") as tmpdir:
+        tmp = Path(tmpdir)
+        root = tmp / "project"
+        root.mkdir()
+        shutil.copy(args.notebook, root / "hw2.ipynb")
+        data = args.notebook.resolve().parent / "data"
+        if data.exists():
+            (root / "data").symlink_to(data)
+        (root / "figures").mkdir()
+        n_code = sum(c.cell_type == "code"
+                     for c in nbformat.read(root / "hw2.ipynb", as_version=4).cells)
+
+        log_path, port = tmp / "jupyterlab.log", free_port()
+        with open(log_path, "w") as log:
+            server = start_lab(root, port, tmp, log)
+        try:
+            wait_for_server(port, server, deadline)
+            menu_pdf = export_from_menu(port, n_code, tmp, deadline)
+        except BaseException:
+            print(log_path.read_text()[-3000:], file=sys.stderr)
+            if (tmp / "failure.png").exists():
+                shutil.copy(tmp / "failure.png", reference.parent / "e2e-failure.png")
+            raise
+        finally:
+            try:
+                os.killpg(server.pid, signal.SIGTERM)
+                server.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+        # `make pdf`'s command on the notebook as JupyterLab ran and saved it
+        subprocess.run([Path(sys.executable).with_name("jupyter"), "nbconvert", "--to",
+                        "pdf", "hw2.ipynb", "--output-dir", tmp, "--log-level", "ERROR"],
+                       cwd=root, check=True, timeout=max(deadline - time.monotonic(), 1))
+        saved = nbformat.read(root / "hw2.ipynb", as_version=4)
+        problems = check(saved, menu_pdf, tmp / "hw2.pdf", reference)
+        print(f"pages: menu export {pages(menu_pdf)}, CLI export {pages(tmp / 'hw2.pdf')},"
+              f" {reference} {pages(reference)}; {time.monotonic() - started:.0f} s in all")
+        if problems:
+            shutil.copy(menu_pdf, reference.parent / "e2e-menu.pdf")
+            shutil.copy(root / "hw2.ipynb", reference.parent / "e2e-hw2.ipynb")
+            sys.exit(f"e2e export FAILED (JupyterLab's PDF and notebook kept as"
+                     f" e2e-menu.pdf, e2e-hw2.ipynb in {reference.parent}):\n"
+                     + "\n".join(problems))
+    print("e2e export OK: JupyterLab's PDF equals the reference")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Execute a notebook in place, unless nothing it depends on has changed.
+
+    python tools/run_notebook.py hw2.ipynb [--stamp FILE [INPUT ...]]
+
+With --stamp, the run is skipped when the notebook's code cells (with their
+stored outputs) and the INPUT files and folders are as the last complete run
+left them: FILE holds their digest. Until a run is needed this imports only
+the standard library (nbformat alone takes seconds to import).
+"""
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+
+def digest(notebook, inputs):
+    """SHA-256 of the notebook's code cells with their outputs, its kernel,
+    the input files (a folder: every file in it) and the Python version."""
+    nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    code = [[c["source"], c.get("outputs"), c.get("execution_count")]
+            for c in nb["cells"] if c["cell_type"] == "code"]
+    kernel = nb["metadata"].get("kernelspec")
+    sha = hashlib.sha256(json.dumps([sys.version, kernel, code]).encode())
+    for file in files(inputs):
+        sha.update(f"\0{file}\0".encode())
+        sha.update(file.read_bytes() if file.is_file() else b"missing")
+    return sha.hexdigest()
+
+
+def files(paths):
+    """The given paths, each folder replaced by the files in it."""
+    for path in map(Path, paths):
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file())
+        else:
+            yield path
+
+
+def unchanged(stamp, notebook, inputs):
+    return stamp.is_file() and \
+        stamp.read_text().strip() == digest(notebook, inputs)
+
+
+def run(notebook, stamp, inputs):
+    """Execute the notebook and write the stamp; on failure exit with one
+    message."""
+    from nbclient.exceptions import CellExecutionError
+    from notebook import Stopped, execute, write_atomic
+    try:
+        execute(notebook)
+    except CellExecutionError as error:
+        sys.exit(f"{error}\n{notebook}: the file is unchanged.")
+    except Stopped as stopped:
+        print(stopped, file=sys.stderr)
+        sys.exit(stopped.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(f"{notebook}: interrupted")
+    if stamp:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(stamp, digest(notebook, inputs) + "\n")
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(prog="tools/run_notebook.py")
+    parser.add_argument("notebook")
+    parser.add_argument("--stamp", help="skip the run if nothing changed "
+                        "since the run that wrote this file")
+    parser.add_argument("inputs", nargs="*", help="files and folders the "
+                        "run reads or writes (with --stamp)")
+    return parser.parse_intermixed_args(argv)
+
+
+def main(argv):
+    args = parse(argv)
+    stamp = args.stamp and Path(args.stamp)
+    if stamp and unchanged(stamp, args.notebook, args.inputs):
+        print(f"{args.notebook}: unchanged since its last run, not run again")
+        return
+    run(args.notebook, stamp, args.inputs)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
