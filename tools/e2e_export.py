@@ -1,4 +1,4 @@
-"""End to end: JupyterLab's File > Save and Export Notebook As > PDF gives `make pdf`'s PDF.
+"""End to end: JupyterLab's menu export gives the PDF of `make pdf`.
 
     .venv/bin/python tools/e2e_export.py [NOTEBOOK [REFERENCE_PDF]]
 
@@ -6,11 +6,13 @@ Defaults: hw2.ipynb and build/hw2.pdf. The notebook is copied into a temp
 dir (data/ linked, an empty figures/); JupyterLab from this Python serves that
 dir on 127.0.0.1, and chromium (Debian's, driven by playwright) opens the
 notebook, waits for an idle kernel, clicks Run > Run All Cells, waits until
-every cell has run, then File > Save and Export Notebook As > PDF. Checks: no
-error outputs; the downloaded PDF has the reference's page count and text
-(numbers masked: timings differ); the source of cells tagged `commentary` or
-`hide-input` is absent, their output present. Bounded by --timeout seconds;
-the server and the browser are always stopped.
+every cell has run, then File > Save and Export Notebook As > PDF. Checks:
+no error outputs; the downloaded PDF equals, page for page and word for word,
+what `make pdf`'s command (jupyter nbconvert --to pdf) makes of the notebook
+JupyterLab saved, and has the reference's pages and text up to what a new run
+changes (numbers, order of methods sorted by time); the source of cells tagged
+`commentary` or `hide-input` is absent, their output present. Bounded by
+--timeout seconds; the server and the browser are always stopped.
 """
 import argparse
 import difflib
@@ -38,11 +40,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 # (the toolbar's indicator already says idle at "No Kernel | Initializing").
 KERNEL_IDLE = """() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]
   .some(e => /^(?!No Kernel).+ \\| Idle$/.test(e.textContent.trim()))"""
-ALL_RAN = f"""n => {{  // every code cell has run, in order, in one fresh kernel; kernel idle
-  const p = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]
-    .map(e => e.textContent.trim());
-  return ({KERNEL_IDLE})() && p.length === n && p.every((t, i) => t === `[${{i + 1}}]:`);
-}}"""
+PROMPTS = """() => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]
+  .map(e => e.textContent.trim())"""
+DONE = f"() => ({KERNEL_IDLE})() && !({PROMPTS})().includes('[*]:')"
+STDERR = """() => [...document.querySelectorAll(
+  '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
+  .map(e => e.textContent.slice(-300))"""
 
 
 def free_port():
@@ -132,13 +135,20 @@ def export_from_menu(port, n_code, tmp, deadline):
             menu("Run All Cells").click(timeout=ui())
             started = time.monotonic()
             page.wait_for_selector('.jp-InputPrompt:text-is("[*]:")', timeout=ui())
-            page.wait_for_function(ALL_RAN, arg=n_code, timeout=ms(), polling=500)
+            page.wait_for_function(DONE, timeout=ms(), polling=500)
             print(f"Run All Cells: {time.monotonic() - started:.0f} s")
+            prompts = page.evaluate(PROMPTS)  # a fresh kernel counts 1, 2, ...
+            if prompts != [f"[{i}]:" for i in range(1, n_code + 1)]:
+                raise AssertionError(f"not every cell ran: prompts {prompts};"
+                                     f" stderr {page.evaluate(STDERR)}")
 
             menu("File").click(timeout=ui())
             menu("Save and Export Notebook As").hover(timeout=ui())
             menu("PDF").click(timeout=ui())
+            limit = time.monotonic() + 180  # the server needs ~15 s
             while not downloads:
+                if time.monotonic() > limit:
+                    raise TimeoutError("no PDF download in 3 minutes")
                 page.wait_for_timeout(min(500, ms()))
             pdf = tmp / "menu.pdf"
             downloads[0].save_as(pdf)
