@@ -1,7 +1,8 @@
 """Performance figures for Problems 2 and 3 (`make benchmark`); not a test.
 
 Problem 2: the cost of one MNISTTwoView item against one plain augmented view
-of the same images (floor 2.0, goal <= 2.1), and DataLoader items/s with 0
+of the same images (goal <= 2.1; the two views share one image load, so
+it can be below 2), and DataLoader items/s with 0
 and 2 workers. Problem 3: wall time of Newton (step 1, ridge 1) to
 scikit-learn's optimum against LogisticRegression(solver="newton-cholesky")
 (goal: ratio < 1). Everything runs in this one process on the notebook's own
@@ -64,7 +65,7 @@ def two_view_cost(hw2, mnist, n_items=2000, repeats=5):
     ratios = sorted(p["pair"] / p["plain"] for p in passes)
     print(f"one augmented view:  {plain_us:7.1f} us/item")
     print(f"MNISTTwoView item:   {pair_us:7.1f} us/item")
-    print(f"ratio: {pair_us / plain_us:.3f} (floor 2.0, goal <= 2.1); "
+    print(f"ratio: {pair_us / plain_us:.3f} (goal <= 2.1); "
           f"all passes: {', '.join(f'{r:.3f}' for r in ratios)}")
 
 
@@ -76,7 +77,7 @@ def loader_throughput(hw2, mnist, n_items=10_000, batch_size=256):
                             num_workers=workers,
                             multiprocessing_context=context)
         start = time.perf_counter()
-        count = sum(len(batch[3]) for batch in loader)
+        count = sum(len(batch[-1]) for batch in loader)  # labels come last
         rate = count / (time.perf_counter() - start)
         print(f"DataLoader, num_workers={workers}: {rate:8.0f} items/s "
               f"({count} items, batch {batch_size}, startup included)")
