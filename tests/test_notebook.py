@@ -120,27 +120,12 @@ def mask_numbers(text):
     return re.sub(r"\s+", " ", text)
 
 
-def merged_streams(outputs):
-    """Consecutive stream outputs joined: how the kernel splits printed
-    text into messages depends on timing, not on the text."""
-    merged = []
-    for output in outputs:
-        if (merged and output.output_type == "stream"
-                and merged[-1].output_type == "stream"
-                and merged[-1].name == output.name):
-            merged[-1] = dict(merged[-1], text=merged[-1].text + output.text)
-            merged[-1] = nbformat.from_dict(merged[-1])
-        else:
-            merged.append(output)
-    return merged
-
-
 def comparable_outputs(cell):
     """A cell's outputs without volatile parts: timing cells keep their
     text with digits masked and drop images (timing panels vary)."""
     timing = "timing" in cell_tags(cell)
     result = []
-    for output in merged_streams(cell.outputs):
+    for output in cell.outputs:
         item = {"type": output.output_type, "text": output.get("text")}
         for kind, value in output.get("data", {}).items():
             if timing and kind in ("image/png", "application/pdf"):

@@ -47,6 +47,17 @@ def test_execute_in_place_numbers_cells_in_order(tmp_path):
     assert all("execution" not in c.metadata for c in code)  # no timestamps
 
 
+def test_printed_text_is_stored_as_one_output(tmp_path):
+    """Text printed in several messages (a flush, then a pause) is stored
+    as one output, as Jupyter's UI shows it."""
+    source = ("import time\nprint('a', flush=True)\ntime.sleep(0.3)\n"
+              "print('b', flush=True)\ntime.sleep(0.3)\nprint('c')")
+    path = write(tmp_path / "streams.ipynb", new_code_cell(source))
+    execute(path)
+    outputs = nbformat.read(path, as_version=4).cells[0].outputs
+    assert [(o.name, o.text) for o in outputs] == [("stdout", "a\nb\nc\n")]
+
+
 def test_failing_cell_fails_with_that_cells_error(tmp_path):
     path = write(tmp_path / "bad.ipynb", new_code_cell("y = 1"),
                  new_code_cell("raise ValueError('cell two broke')"))

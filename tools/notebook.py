@@ -151,6 +151,7 @@ def execute(path, workdir=None, timeout=900):
         kernel_manager_class=ThisPythonKernelManager, log=LOG,
         resources={"metadata": {"path": str(workdir or path.parent)}})
     run_cells(client, path)
+    merge_streams(nb)
     nb.metadata.pop("widgets", None)
     nb.metadata.kernelspec = KERNELSPEC
     nbformat.validate(nb)
@@ -160,6 +161,23 @@ def execute(path, workdir=None, timeout=900):
         raise Stopped(f"{path}: not saved ({error.strerror}); "
                       "the file is unchanged.") from None
     return nb
+
+
+def merge_streams(nb):
+    """Join consecutive stream outputs of one name, as Jupyter's own UI
+    does: how the kernel splits printed text into messages depends on
+    timing, and split outputs add space in the PDF."""
+    for cell in code_cells(nb):
+        merged = []
+        for output in cell.outputs:
+            last = merged[-1] if merged else None
+            if (last is not None and output.output_type == "stream"
+                    and last.output_type == "stream"
+                    and last.name == output.name):
+                last.text += output.text
+            else:
+                merged.append(output)
+        cell.outputs = merged
 
 
 def save(nb, path):
