@@ -4,8 +4,6 @@ import math
 import pytest
 import torch
 
-BAR = 1e-10  # the bar the notebook states; float64 rounding gives ~1e-15
-
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 6])
 @pytest.mark.parametrize("activation", ["tanh", "softplus", "sin", "elu"])
@@ -13,7 +11,7 @@ def test_recursion_matches_autograd(hw2, k, activation):
     # sizes and seeds the notebook does not print
     error = hw2.residual_grad_error(k, activation, seed=1000 + k,
                                     m=5, d_y=2, n=9)
-    assert error < BAR
+    assert error < hw2.GRAD_BAR
 
 
 def test_check_has_power_to_fail(hw2):
@@ -61,25 +59,48 @@ def test_hidden_width_not_m_raises(hw2):
     X, Y, Ws, bs = hw2.random_residual_problem(3, m=4, d_y=2, seed=0)
     Ws[0] = torch.zeros(4, 5, dtype=torch.float64)
     bs[0] = torch.zeros(5, dtype=torch.float64)
-    with pytest.raises(ValueError, match=r"layer 1: W is \(4, 5\)"):
+    with pytest.raises(ValueError,
+                       match=r"^Ws\[0\] must be of shape \(4, 4\), got \(4, 5\)"):
         hw2.residual_mlp_grads(X, Y, Ws, bs, g, g_prime)
 
 
 def test_mismatched_output_layer_raises(hw2):
     g, g_prime = hw2.ACTIVATIONS["tanh"]
     X, Y, Ws, bs = hw2.random_residual_problem(2, m=4, d_y=2, seed=0)
-    with pytest.raises(ValueError, match=r"layer 2"):
+    with pytest.raises(ValueError, match=r"^Ws\[1\] must be of shape \(4, 1\)"):
         hw2.residual_mlp_grads(X, Y[:1], Ws, bs, g, g_prime)
 
 
 def test_max_relative_error_is_nan_aware(hw2):
     """A NaN error in any pair, not only the first, makes the result NaN,
-    so `error < BAR` fails instead of the NaN being skipped by max()."""
+    so `error < GRAD_BAR` fails instead of the NaN being skipped by max()."""
     exact = torch.ones(3, dtype=torch.float64)
     broken = torch.tensor([1.0, float("nan"), 1.0], dtype=torch.float64)
     for ours in ([exact, broken], [broken, exact]):
         error = hw2.max_relative_error(ours, [exact, exact])
-        assert math.isnan(error) and not error < BAR
+        assert math.isnan(error) and not error < hw2.GRAD_BAR
+
+
+def test_max_relative_error_edge_cases(hw2):
+    zero, one = torch.zeros(2, dtype=torch.float64), torch.ones(2)
+    assert hw2.max_relative_error([zero], [zero]) == 0.0  # 0/0: exact
+    assert hw2.max_relative_error([one.double()], [zero]) == math.inf
+    with pytest.raises(ValueError):  # unequal lists are never truncated
+        hw2.max_relative_error([zero, zero], [zero])
+
+
+def test_mse_loss_refuses_mismatched_shapes(hw2):
+    Y = torch.zeros(3, 1, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^Y_hat must be of shape \(3, 1\)"):
+        hw2.mse_loss(torch.zeros(1, 3, dtype=torch.float64), Y)
+    assert hw2.mse_loss(Y + 2, Y).item() == 12.0  # (1/N) sum of squares
+
+
+def test_overflowing_inputs_raise_instead_of_inf(hw2):
+    g, g_prime = hw2.ACTIVATIONS["tanh"]
+    X, Y, Ws, bs = hw2.random_residual_problem(3, seed=4)
+    with pytest.raises(ValueError, match=r"overflow"):
+        hw2.residual_mlp_grads(X * 1e300, Y, Ws, bs, g, g_prime)
 
 
 def replace(name, make):
@@ -98,22 +119,27 @@ def replace_list_item(name, index, make):
 @pytest.mark.parametrize("change, error, message", [
     # one column of Y used to be broadcast silently against all 5 of Y_hat
     (replace("Y", lambda Y: Y[:, :1]), ValueError,
-     r"X has 5 columns .* Y has 1"),
-    (replace("X", lambda X: X[:, 0]), TypeError, r"^X must be a 2-D"),
+     r"^Y must be of shape \(\*, 5\), got \(2, 1\)"),
+    (replace("X", lambda X: X[:, 0]), ValueError, r"^X must be of shape"),
     (replace("X", lambda X: X.to(torch.int64)), TypeError,
-     r"^X must be a 2-D .*int64"),
-    (replace("Y", lambda Y: Y.float()), TypeError, r"^Y is torch.float32"),
+     r"^X must be a floating-point tensor, got Tensor .* torch.int64"),
+    (replace("X", lambda X: X.tolist()), TypeError,
+     r"^X must be a floating-point tensor, got list"),
+    (replace("Y", lambda Y: Y.float()), TypeError, r"^Y must be torch.float64"),
+    (replace("Y", lambda Y: Y * math.nan), ValueError, r"^Y must be finite"),
     (replace_list_item("Ws", 1, lambda W: W.float()), TypeError,
-     r"^Ws\[1\] must be a torch.float64 tensor"),
+     r"^Ws\[1\] must be torch.float64"),
     (replace_list_item("bs", 2, lambda b: b.tolist()), TypeError,
-     r"^bs\[2\]"),
+     r"^bs\[2\] must be a floating-point tensor"),
     (lambda a: a | {"X": a["X"][:, :0], "Y": a["Y"][:, :0]}, ValueError,
-     r"no columns: need N >= 1"),
+     r"^X must be non-empty"),
     (replace("g", lambda g: "tanh"), TypeError, r"^g must be callable"),
     (replace("g_prime", lambda g: None), TypeError,
      r"^g_prime must be callable"),
-    (replace("Ws", lambda Ws: Ws[0]), TypeError, r"Ws and bs must be lists"),
-    (replace("bs", lambda bs: bs[:2]), ValueError, r"k biases, got 3 and 2"),
+    (replace("Ws", lambda Ws: Ws[0]), TypeError,
+     r"^Ws and bs must be lists of tensors"),
+    (replace("bs", lambda bs: bs[:2]), ValueError,
+     r"k biases, got 3 and 2"),
 ])
 def test_bad_input_names_the_argument(hw2, change, error, message):
     g, g_prime = hw2.ACTIVATIONS["tanh"]
