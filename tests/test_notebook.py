@@ -10,6 +10,7 @@ import pytest
 from notebook import EXPORT_TAG, cell_tags, code_cells, execute
 
 MAX_CODE_LINE = 79  # longer lines wrap in the PDF
+MAX_OUTPUT_LINE = 76  # printed output sits indented: it wraps sooner
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +133,13 @@ def test_figures_are_vector_in_the_notebook(nb):
 def test_code_lines_fit_the_pdf_page(nb):
     long = [(i, line) for i, c in enumerate(code_cells(nb))
             for line in c.source.splitlines() if len(line) > MAX_CODE_LINE]
+    assert not long
+
+
+def test_printed_lines_fit_the_pdf_page(nb):
+    long = [line for c in code_cells(nb) for o in c.outputs
+            for line in o.get("text", "").splitlines()
+            if len(line) > MAX_OUTPUT_LINE]
     assert not long
 
 

@@ -53,6 +53,7 @@ def test_pipeline_is_the_assignments(hw2):
     assert isinstance(to_tensor, transforms.ToTensor)
     assert isinstance(erase, transforms.RandomErasing)
     assert (erase.p, erase.scale, erase.ratio) == (0.2, (0.02, 0.2), (0.3, 3.3))
+    assert erase.value == hw2.ERASE_VALUE  # grey: visible on black
 
 
 def test_default_item_and_batch_are_x1_x2_y(hw2, pil_base):
