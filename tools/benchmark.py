@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Subset
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
-from notebook import load_definitions  # noqa: E402
+from definitions import load_definitions  # noqa: E402
 
 
 def median_seconds(function, repeats):
