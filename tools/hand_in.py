@@ -14,6 +14,7 @@ previous hand-in, and says so.
 """
 import argparse
 import difflib
+import logging
 import os
 import shutil
 import sys
@@ -21,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 from latex_log import errors
-from project import (DIGEST_RESOURCE, HAND_IN, PDF, ROOT, STEM, SUBMISSION,
+from project import (DIGEST_RESOURCE, HAND_IN, PDF, STEM, SUBMISSION,
                      TEMPLATE, NotANotebook, pdf_notebook_digest, read_notebook,
                      sha256)
 
@@ -54,8 +55,11 @@ def export(data, folder, pdf, log):
     nb = nbformat.reads(data.decode("utf-8"), as_version=4)
     resources = {"metadata": {"name": STEM, "path": str(folder)},
                  DIGEST_RESOURCE: sha256(data)}
+    quiet = logging.getLogger("hw2.nbconvert")  # it logs all of LaTeX's output
+    quiet.disabled = True
     try:
-        body, _ = PDFExporter(config=app.config).from_notebook_node(nb, dict(resources))
+        body, _ = PDFExporter(config=app.config, log=quiet).from_notebook_node(
+            nb, dict(resources))
     except LatexFailed as failed:
         log.write_text(failed.output)
         tex, _ = LatexExporter(config=app.config).from_notebook_node(nb, dict(resources))
@@ -127,7 +131,8 @@ def build(notebook, stamp, inputs):
     if stamp and (not stamp.is_file() or stamp.read_text().strip() != digest(nb, inputs)):
         raise Failed(f"{notebook} changed after it ran (its code or outputs are not "
                      "those of the run): run the build again")
-    build_dir = (stamp.parent if stamp else ROOT / "build")
+    build_dir = stamp.parent if stamp else Path(notebook).resolve().parent / "build"
+    build_dir.mkdir(parents=True, exist_ok=True)
     pdf, key = build_dir / PDF, build_dir / f"{PDF}.key"
     if not (valid_pdf(pdf, sha256(data)) and key.is_file()
             and key.read_text() == export_key(data)):

@@ -61,18 +61,16 @@ class ThisPythonKernelManager(AsyncKernelManager):
 
 
 class Client(NotebookClient):
-    """A NotebookClient that remembers the code cell it is running and, if
-    stop_on_signals, kills the kernel on SIGINT or SIGTERM: execution then
-    ends as it does when the kernel dies, and nbclient cleans up. (Without
-    it, as under pytest, Ctrl-C raises KeyboardInterrupt as usual.)"""
+    """A NotebookClient that remembers the code cell it is running and, on
+    SIGINT or SIGTERM, kills the kernel: execution then ends as it does when
+    the kernel dies, and nbclient cleans up."""
 
     running = None  # (execution count, cell) of the code cell being run
     stopped_by = None  # the signal that stopped execution
-    stop_on_signals = False
 
     async def async_start_new_kernel(self, **kwargs):
-        if self.stop_on_signals:
-            loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(RuntimeError):  # not the main thread
             for signum in STOP_SIGNALS:
                 loop.add_signal_handler(signum, self.stop, signum)
         await super().async_start_new_kernel(**kwargs)
@@ -101,9 +99,11 @@ class Client(NotebookClient):
         return f"{what} in cell [{count}] ({line.strip()[:50]})"
 
 
-def run_cells(client, path, env):
-    """client.execute(env=env); a signal, a dead or unreachable kernel
-    raises Stopped."""
+def run_cells(client, path, env, stop_on_signals):
+    """client.execute(env=env); a dead or unreachable kernel raises Stopped,
+    and so does a signal if stop_on_signals (the build's command); else
+    SIGINT raises KeyboardInterrupt and SIGTERM SystemExit, as they would
+    without the kernel (under pytest, Ctrl-C stops the suite)."""
     died = False
     try:
         client.execute(env=env)
@@ -118,6 +118,10 @@ def run_cells(client, path, env):
     except Exception:
         if client.stopped_by is None:
             raise
+    if client.stopped_by and not stop_on_signals:
+        if client.stopped_by == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + client.stopped_by)
     if died or client.stopped_by:
         code = 128 + client.stopped_by if client.stopped_by else 1
         raise Stopped(f"{path}: {client.stop_message()}; "
@@ -171,8 +175,7 @@ def execute(path, workdir=None, timeout=900, aside=None, stop_on_signals=False):
         nb, timeout=timeout, kernel_name="python3", record_timing=False,
         kernel_manager_class=ThisPythonKernelManager, log=LOG,
         resources={"metadata": {"path": str(workdir or path.parent)}})
-    client.stop_on_signals = stop_on_signals
-    run_cells(client, path, kernel_env(aside))
+    run_cells(client, path, kernel_env(aside), stop_on_signals)
     merge_streams(nb)
     nb.metadata.pop("widgets", None)
     nb.metadata.kernelspec = KERNELSPEC
