@@ -23,8 +23,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 import hand_in
 from definitions import load_definitions
 from notebook import execute
-from project import (EXPORT_TAG, HAND_IN, NOTEBOOK, PDF, STEM, SUBMISSION,
-                     pdf_notebook_digest, sha256)
+from project import (DIGEST_PREFIX, EXPORT_TAG, HAND_IN, NOTEBOOK, PDF, STEM,
+                     SUBMISSION, pdf_notebook_digest, sha256)
 from run_notebook import main
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
@@ -371,31 +371,55 @@ def project(folder, *cells):
     return write(folder / NOTEBOOK, *cells)
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """A project folder after one hand-in build."""
-    folder = tmp_path_factory.mktemp("built")
-    path = project(folder, new_markdown_cell("# A title"), new_code_cell("print(42)"))
-    hand_in.build(path, None, [])
-    return folder
+def tiny_pdf(keywords):
+    """A one-page PDF whose Keywords are keywords."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
+               b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
+               b"<< /Keywords (" + keywords.encode() + b") >>"]
+    out, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    return out + (b"trailer\n<< /Size %d /Root 1 0 R /Info 4 0 R >>\n"
+                  b"startxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
 
 
 @pytest.fixture
-def copy_of_built(built, tmp_path):
-    shutil.copytree(built, tmp_path / "p")
-    return tmp_path / "p" / NOTEBOOK
+def exports(monkeypatch):
+    """hand_in.export replaced by one that writes a tiny PDF recording the
+    notebook's digest, as the template does (no LaTeX: fast); the calls."""
+    calls = []
+
+    def export(data, folder, pdf, log):
+        calls.append(sha256(data))
+        pdf.write_bytes(tiny_pdf(DIGEST_PREFIX + sha256(data)))
+    monkeypatch.setattr(hand_in, "export", export)
+    return calls
+
+
+@pytest.fixture
+def copy_of_built(tmp_path, exports):
+    """A project folder after one hand-in build."""
+    path = project(tmp_path, new_markdown_cell("# A title"), new_code_cell("print(42)"))
+    hand_in.build(path, None, [])
+    return path
 
 
 def hand_in_files(folder):
     return {p.name: p.read_bytes() for p in (folder / SUBMISSION).iterdir()}
 
 
-def test_hand_in_pairs_the_notebook_with_its_pdf(copy_of_built):
+def test_hand_in_pairs_the_notebook_with_its_pdf(copy_of_built, exports):
     path, submission = copy_of_built, copy_of_built.parent / SUBMISSION
     assert sorted(hand_in_files(path.parent)) == sorted(HAND_IN)
     assert (submission / NOTEBOOK).read_bytes() == path.read_bytes()
     assert pdf_notebook_digest(submission / PDF) == sha256(path.read_bytes())
     assert hand_in.build(path, None, []).endswith("up to date: " + " ".join(HAND_IN))
+    assert exports == [sha256(path.read_bytes())]  # exported once
 
 
 def test_a_failed_export_keeps_the_previous_hand_in(copy_of_built, monkeypatch):
@@ -425,15 +449,16 @@ def test_an_older_copy_restored_is_handed_in(copy_of_built):
     assert (path.parent / SUBMISSION / NOTEBOOK).read_bytes() == path.read_bytes()
 
 
-def test_a_truncated_pdf_is_exported_again(copy_of_built):
+def test_a_truncated_pdf_is_exported_again(copy_of_built, exports):
     path = copy_of_built
     built = path.parent / "build" / PDF
-    built.write_bytes(built.read_bytes()[:1000])
+    built.write_bytes(built.read_bytes()[:len(built.read_bytes()) // 2])
     os.utime(built, (time.time() + 60,) * 2)  # newer than everything
     hand_in.build(path, None, [])
     submitted = path.parent / SUBMISSION / PDF
     assert pdf_notebook_digest(submitted) == sha256(path.read_bytes())
     assert submitted.read_bytes().rstrip().endswith(b"%%EOF")
+    assert len(exports) == 2
 
 
 def test_a_latex_error_names_the_cell(tmp_path):
