@@ -98,13 +98,12 @@ def first_line(cell):
     return next((s.strip() for s in cell.source.splitlines() if s.strip()), "")[:60]
 
 
-def is_current(submission, data):
-    """submission/ holds exactly this notebook and a PDF made from it."""
-    digest = sha256(data)
+def is_current(submission, data, pdf):
+    """submission/ holds exactly this notebook and this PDF."""
     return (submission.is_dir()
             and sorted(p.name for p in submission.iterdir()) == sorted(HAND_IN)
             and (submission / HAND_IN[0]).read_bytes() == data
-            and valid_pdf(submission / PDF, digest))
+            and (submission / PDF).read_bytes() == pdf.read_bytes())
 
 
 def replace_folder(folder, files):
@@ -139,7 +138,7 @@ def build(notebook, stamp, inputs):
         export(data, Path(notebook).resolve().parent, pdf, build_dir / f"{STEM}.log")
         key.write_text(export_key(data))
     submission = Path(notebook).resolve().parent / SUBMISSION
-    if is_current(submission, data):
+    if is_current(submission, data, pdf):
         return f"{SUBMISSION}/ is up to date: {' '.join(HAND_IN)}"
     replace_folder(submission, {HAND_IN[0]: data, PDF: pdf})
     return f"{SUBMISSION}/: {' '.join(HAND_IN)} (notebook sha256 {sha256(data)[:12]})"

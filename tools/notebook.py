@@ -14,6 +14,7 @@ import socket
 import stat
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -21,6 +22,7 @@ from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpec
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
+from nbformat.validator import MissingIDFieldWarning
 from traitlets import default
 
 from project import EXPORT_TAG, cell_tags, code_cells, read_notebook  # noqa: F401
@@ -169,7 +171,9 @@ def execute(path, workdir=None, timeout=900, aside=None, stop_on_signals=False):
     path = Path(path)
     aside = Path(aside) if aside else path.parent / "build"
     read, _ = read_notebook(path)
-    nb = nbformat.reads(read.decode("utf-8"), as_version=4)
+    with warnings.catch_warnings():  # cells without ids (hand edits) get one
+        warnings.simplefilter("ignore", MissingIDFieldWarning)
+        nb = nbformat.reads(read.decode("utf-8"), as_version=4)
     check_loopback(path)
     client = Client(
         nb, timeout=timeout, kernel_name="python3", record_timing=False,
