@@ -1,7 +1,7 @@
 """Export the executed notebook to PDF and put both into submission/ as one unit.
 
-    .venv/bin/python tools/hand_in.py hw2.ipynb --stamp build/hw2.executed INPUT ...
-    python3 tools/hand_in.py --status     says what submission/ holds (after a failure)
+    .venv/bin/python tools/hand_in.py NOTEBOOK --stamp build/STEM.executed INPUT ...
+    python3 tools/hand_in.py NOTEBOOK --status    what submission/ holds (after a failure)
 
 The notebook file is read once: those bytes are what is exported (the PDF's
 Keywords record their SHA-256) and what submission/ gets. They must be the
@@ -22,8 +22,8 @@ from datetime import datetime
 from pathlib import Path
 
 from latex_log import errors
-from project import (DIGEST_RESOURCE, HAND_IN, PDF, STEM, SUBMISSION,
-                     TEMPLATE, NotANotebook, pdf_notebook_digest, read_notebook,
+from project import (DIGEST_PREFIX, HAND_IN, KEYWORDS_RESOURCE, PDF, STEM,
+                     SUBMISSION, TEMPLATE, NotANotebook, pdf_notebook_digest, read_notebook,
                      sha256)
 
 
@@ -32,7 +32,7 @@ class Failed(Exception):
 
 
 def export_key(data):
-    """What build/hw2.pdf depends on: notebook bytes, template, settings."""
+    """What the PDF in build/ depends on: notebook bytes, template, settings."""
     from jupyter_config import SETTINGS
     return sha256(data + TEMPLATE.read_bytes() + repr(SETTINGS).encode())
 
@@ -54,7 +54,7 @@ def export(data, folder, pdf, log):
     app.load_config_file()  # .venv/etc/jupyter/jupyter_nbconvert_config.json
     nb = nbformat.reads(data.decode("utf-8"), as_version=4)
     resources = {"metadata": {"name": STEM, "path": str(folder)},
-                 DIGEST_RESOURCE: sha256(data)}
+                 KEYWORDS_RESOURCE: DIGEST_PREFIX + sha256(data)}
     quiet = logging.getLogger("hw2.nbconvert")  # it logs all of LaTeX's output
     quiet.disabled = True
     try:

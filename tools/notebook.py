@@ -156,7 +156,8 @@ def kernel_env(scratch):
     return env
 
 
-def execute(path, workdir=None, timeout=900, aside=None, stop_on_signals=False):
+def execute(path, workdir=None, timeout=900, aside=None, stop_on_signals=False,
+            scratch=None):
     """Execute a notebook top to bottom in a fresh python3 kernel, in place.
 
     Counts come out 1, 2, 3, ...; no timing metadata is recorded, so two runs
@@ -179,7 +180,8 @@ def execute(path, workdir=None, timeout=900, aside=None, stop_on_signals=False):
         nb, timeout=timeout, kernel_name="python3", record_timing=False,
         kernel_manager_class=ThisPythonKernelManager, log=LOG,
         resources={"metadata": {"path": str(workdir or path.parent)}})
-    run_cells(client, path, kernel_env(aside), stop_on_signals)
+    scratch = scratch or Path(tempfile.gettempdir()) / f"hw2-kernel-{os.getuid()}"
+    run_cells(client, path, kernel_env(scratch), stop_on_signals)
     merge_streams(nb)
     nb.metadata.pop("widgets", None)
     nb.metadata.kernelspec = KERNELSPEC
@@ -192,7 +194,9 @@ def execute(path, workdir=None, timeout=900, aside=None, stop_on_signals=False):
     except OSError as error:
         raise Stopped(f"{path}: not saved ({error.strerror}); "
                       "the file is unchanged.") from None
-    if not saved:
+    if saved:
+        (aside / path.name).unlink(missing_ok=True)  # an older executed copy
+    else:
         raise Stopped(f"{path} was saved while it ran: your version is kept, the "
                       f"executed copy is {aside / path.name}; run the build again.")
     return nb

@@ -28,8 +28,9 @@ HIDE_INPUT_TAG = "hide-input"
 REMOVE_CELL_TAG = "remove-cell"
 
 # The PDF records the SHA-256 of the notebook file it was exported from in
-# its Keywords, as DIGEST_PREFIX + hex digest (template: resources[DIGEST_RESOURCE]).
-DIGEST_RESOURCE = "notebook_sha256"
+# its Keywords, as DIGEST_PREFIX + hex digest (the template prints
+# resources[KEYWORDS_RESOURCE]).
+KEYWORDS_RESOURCE = "pdf_keywords"
 DIGEST_PREFIX = "notebook-sha256="
 
 CONFLICT = re.compile(r"^(<{7}|={7}|>{7})( |$)", re.M)

@@ -1,6 +1,6 @@
 """Execute a notebook in place, unless nothing it depends on has changed.
 
-    python tools/run_notebook.py hw2.ipynb [--stamp FILE [INPUT ...]]
+    python tools/run_notebook.py NOTEBOOK [--stamp FILE [INPUT ...]]
 
 With --stamp, the run is skipped when the notebook's code cells (with their
 stored outputs) and the INPUT files and folders are as the last complete run
@@ -50,8 +50,8 @@ def run(notebook, stamp, inputs):
     from nbclient.exceptions import CellExecutionError
     from notebook import Stopped, execute, serialize, write_atomic
     try:
-        nb = execute(notebook, aside=stamp.parent if stamp else None,
-                     stop_on_signals=True)
+        build = stamp.parent if stamp else None
+        nb = execute(notebook, aside=build, scratch=build, stop_on_signals=True)
     except CellExecutionError as error:
         sys.exit(f"{error}\n{notebook}: the file is unchanged.")
     except Stopped as stopped:
