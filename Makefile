@@ -41,7 +41,7 @@ build/derivations.pdf: derivations.tex | setup
 
 ## test: build everything, then run the test suite
 test: pdf
-	$(BIN)/python -m pytest tests -ra
+	$(BIN)/python -m pytest tests -ra --durations=10
 
 ## e2e: JupyterLab in chromium runs a copy of the notebook and exports it from
 ##      its File menu; that PDF must match build/$(NAME).pdf (chromium from apt if root)

@@ -93,6 +93,10 @@ def test_no_execution_prompts(probe_text):
 
 
 def test_consecutive_prints_in_one_block(probe):
-    export(probe, "latex")
-    tex = (probe / "title_probe.tex").read_text()
+    """LaTeX from nbconvert with the same config, in this process (faster)."""
+    from nbconvert import LatexExporter
+    from nbconvert.nbconvertapp import NbConvertApp
+    app = NbConvertApp()
+    app.load_config_file()
+    tex, _ = LatexExporter(config=app.config).from_filename(str(probe / "title_probe.ipynb"))
     assert re.search(r"partone\n\s*parttwo", tex)

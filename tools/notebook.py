@@ -10,7 +10,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import stat
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from nbformat.validator import MissingIDFieldWarning
 from traitlets import default
 
 from project import EXPORT_TAG, cell_tags, code_cells, read_notebook  # noqa: F401
+from run_notebook import check_loopback
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # The kernel the stored notebook names, whichever one it was run with
@@ -130,19 +130,6 @@ def run_cells(client, path, env, stop_on_signals):
                       "the file is unchanged.", code)
 
 
-def check_loopback(path):
-    """Jupyter talks to its kernel over 127.0.0.1: fail at once without it."""
-    try:
-        with socket.socket() as server:
-            server.bind(("127.0.0.1", 0))
-            server.listen()
-            socket.create_connection(server.getsockname(), timeout=5).close()
-    except OSError as error:
-        raise Stopped(f"{path}: the kernel cannot be reached: no loopback network "
-                      f"(127.0.0.1: {error.strerror or error}); bring up `lo`, "
-                      "then run the build again. The file is unchanged.") from None
-
-
 def kernel_env(scratch):
     """The kernel's environment: when HOME is not writable, Matplotlib's and
     IPython's config dirs under scratch (else they warn into the outputs)."""
@@ -162,7 +149,8 @@ def execute(path, workdir=None, timeout=900, aside=None, stop_on_signals=False,
 
     Counts come out 1, 2, 3, ...; no timing metadata is recorded, so two runs
     differ only where the outputs themselves differ. An invalid notebook
-    raises NotANotebook before anything runs; a failing cell raises
+    raises NotANotebook and a machine without loopback network NoLoopback
+    before anything runs; a failing cell raises
     nbclient's CellExecutionError, which shows that cell and its traceback;
     a signal, a dead kernel or a failed save raises Stopped. The file is
     rewritten only after a complete run and only if it still holds what the

@@ -11,10 +11,28 @@ standard library (nbformat alone takes seconds to import).
 import argparse
 import hashlib
 import json
+import socket
 import sys
 from pathlib import Path
 
 from project import NotANotebook, read_notebook
+
+
+class NoLoopback(Exception):
+    """Jupyter cannot talk to a kernel on this machine."""
+
+
+def check_loopback(path):
+    """Jupyter talks to its kernel over 127.0.0.1: fail at once without it."""
+    try:
+        with socket.socket() as server:
+            server.bind(("127.0.0.1", 0))
+            server.listen()
+            socket.create_connection(server.getsockname(), timeout=5).close()
+    except OSError as error:
+        raise NoLoopback(f"{path}: the kernel cannot be reached: no loopback network "
+                         f"(127.0.0.1: {error.strerror or error}); bring up `lo`, "
+                         "then run the build again. The file is unchanged.") from None
 
 
 def digest(nb, inputs):
@@ -79,11 +97,12 @@ def main(argv):
     stamp = args.stamp and Path(args.stamp)
     try:
         _, nb = read_notebook(args.notebook)
-    except (NotANotebook, OSError) as error:
+        if stamp and unchanged(stamp, nb, args.inputs):
+            print(f"{args.notebook}: unchanged since its last run, not run again")
+            return
+        check_loopback(args.notebook)  # before seconds of imports
+    except (NotANotebook, NoLoopback, OSError) as error:
         sys.exit(str(error))
-    if stamp and unchanged(stamp, nb, args.inputs):
-        print(f"{args.notebook}: unchanged since its last run, not run again")
-        return
     run(args.notebook, stamp, args.inputs)
 
 
