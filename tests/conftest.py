@@ -7,7 +7,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
-from notebook import load_definitions  # noqa: E402
+from definitions import load_definitions  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,9 @@
 """The export settings that .venv's Jupyter uses (tools/jupyter_config.py).
 
 `jupyter nbconvert --to pdf` from .venv, as `make pdf` runs it, on a small
-notebook: unnumbered headings, no title block, cells tagged `commentary` or
-`hide-input` show their output only, cells tagged `remove-cell` nothing, and
-consecutive prints in one block (as JupyterLab stores them).
+notebook: unnumbered headings, no title block, no "In [1]:" prompts, cells
+tagged `hide-input` show their output only, cells tagged `remove-cell`
+nothing, and consecutive prints in one block (as JupyterLab stores them).
 """
 import json
 import re
@@ -15,8 +15,10 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+import jupyter_config
+from project import HIDE_INPUT_TAG, REMOVE_CELL_TAG, TEMPLATE, pdf_text
+
 JUPYTER = Path(sys.executable).with_name("jupyter")
-CONFIG = Path(sys.prefix) / "etc" / "jupyter"
 
 
 def printing(text, tags=()):
@@ -42,10 +44,9 @@ def probe(tmp_path_factory):
         new_markdown_cell("# Probe title\n\nSome text."),
         new_markdown_cell("## First heading"),
         printing("shownoutput"),
-        printing("commentaryoutput", ["commentary"]),
         new_markdown_cell("### Second heading"),
-        printing("hiddenoutput", ["hide-input"]),
-        printing("removedoutput", ["remove-cell"]),
+        printing("hiddenoutput", [HIDE_INPUT_TAG]),
+        printing("removedoutput", [REMOVE_CELL_TAG]),
         split,
     ])
     nbformat.write(nb, folder / "title_probe.ipynb")
@@ -53,21 +54,23 @@ def probe(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def pdf_text(probe):
+def probe_text(probe):
     export(probe, "pdf")
-    return subprocess.run(["pdftotext", probe / "title_probe.pdf", "-"], check=True,
-                          capture_output=True, text=True).stdout
+    return pdf_text(probe / "title_probe.pdf")
 
 
-def test_server_and_nbconvert_share_one_config():
-    """JupyterLab's File > Export reads the server's config, nbconvert its own."""
-    server, cli = (json.loads((CONFIG / f"jupyter_{app}_config.json").read_text())
-                   for app in ("server", "nbconvert"))
-    assert server == cli
-    assert Path(cli["LatexExporter"]["template_file"]).is_file()
+@pytest.mark.parametrize("app", ["nbconvert", "server"])
+def test_installed_config_is_this_projects(app):
+    """Both configs .venv's Jupyter reads hold today's settings, with this
+    folder's template (not one from before a move or an older setup)."""
+    path = jupyter_config.config_dir() / f"jupyter_{app}_config.json"
+    installed = json.loads(path.read_text())
+    assert installed == json.loads(json.dumps(jupyter_config.SETTINGS))
+    assert Path(installed["LatexExporter"]["template_file"]) == TEMPLATE
 
 
-def test_headings_unnumbered_and_no_title_block(pdf_text):
+def test_headings_unnumbered_and_no_title_block(probe_text):
+    pdf_text = probe_text
     assert pdf_text.lstrip().startswith("Probe title")
     for heading in ("Probe title", "First heading", "Second heading"):
         assert heading in pdf_text
@@ -78,15 +81,22 @@ def test_headings_unnumbered_and_no_title_block(pdf_text):
     assert not re.search(rf"({months}) \d{{1,2}}, \d{{4}}", pdf_text)  # its date
 
 
-def test_tagged_cells_show_output_only(pdf_text):
-    assert "print('shown'" in pdf_text and "shownoutput" in pdf_text
-    for name in ("commentary", "hidden"):
-        assert f"print('{name}" not in pdf_text
-        assert f"{name}output" in pdf_text
-    assert "removed" not in pdf_text
+def test_tagged_cells_show_output_only(probe_text):
+    assert "print('shown'" in probe_text and "shownoutput" in probe_text
+    assert "print('hidden" not in probe_text and "hiddenoutput" in probe_text
+    assert "removed" not in probe_text
+
+
+def test_no_execution_prompts(probe_text):
+    assert "print('shown'" in probe_text
+    assert not re.search(r"(In|Out)\s*\[\d*\]:", probe_text)
 
 
 def test_consecutive_prints_in_one_block(probe):
-    export(probe, "latex")
-    tex = (probe / "title_probe.tex").read_text()
+    """LaTeX from nbconvert with the same config, in this process (faster)."""
+    from nbconvert import LatexExporter
+    from nbconvert.nbconvertapp import NbConvertApp
+    app = NbConvertApp()
+    app.load_config_file()
+    tex, _ = LatexExporter(config=app.config).from_filename(str(probe / "title_probe.ipynb"))
     assert re.search(r"partone\n\s*parttwo", tex)

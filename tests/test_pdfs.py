@@ -1,4 +1,5 @@
-"""The hand-in built by `make pdf`: submission/ with two PDFs and the notebook."""
+"""The hand-in built by `make pdf`: submission/ with the notebook and its PDF,
+and derivations.tex compiled to build/."""
 import base64
 import re
 import subprocess
@@ -6,47 +7,81 @@ import subprocess
 import nbformat
 import pytest
 
+from project import (FIGURES, HAND_IN, NOTEBOOK, PAGE_LIMIT, PDF, SUBMISSION,
+                     TEMPLATE, figure_outputs, pdf_notebook_digest, pdf_pages,
+                     pdf_text, sha256)
+
+HEADINGS = ("Use of large language models", "Problem 1", "Problem 2", "Problem 3")
+POINTS = {"in": 72.0, "cm": 72 / 2.54, "mm": 72 / 25.4, "pt": 72 / 72.27, "bp": 1.0}
+PAPER_WIDTH = {"letterpaper": 8.5 * 72, "a4paper": 210 * 72 / 25.4}
+# nbconvert's LaTeX template scales down a figure wider than this part of the text
+FIGURE_MAX_FRACTION = 0.9
+DIGIT_PIXELS = 64  # the MNIST digits (28 x 28) as resampled in their figure
+
 
 @pytest.fixture(scope="module")
 def submission(root):
-    folder = root / "submission"
-    for name in ("hw2.ipynb", "hw2.pdf", "derivations.pdf"):
-        assert (folder / name).exists(), f"run `make pdf` first: no {name}"
+    folder = root / SUBMISSION
+    for name in HAND_IN:
+        assert (folder / name).exists(), f"run `make pdf` first: no {folder / name}"
     return folder
 
 
-def pdf_text(path):
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"],
-                          check=True, capture_output=True, text=True).stdout
+@pytest.fixture(scope="module")
+def text(submission):
+    return pdf_text(submission / PDF, layout=True)
 
 
-def test_submitted_notebook_is_the_executed_one(root, submission):
-    assert (submission / "hw2.ipynb").read_bytes() == \
-        (root / "hw2.ipynb").read_bytes()
+def test_submission_is_one_build(submission):
+    """Exactly the hand-in files, and the PDF was exported from that very
+    notebook file (its digest is in the PDF's Keywords)."""
+    assert sorted(p.name for p in submission.iterdir()) == sorted(HAND_IN)
+    digest = sha256((submission / NOTEBOOK).read_bytes())
+    assert pdf_notebook_digest(submission / PDF) == digest
 
 
-def test_hw2_pdf_text(submission):
-    text = pdf_text(submission / "hw2.pdf")
-    for heading in ["ECE 685D HW2", "Zanwen Fu (zf93)",
-                    "Use of large language models",
-                    "Problem 1: backpropagation through a residual MLP",
-                    "Problem 2: a two-view MNIST dataset",
-                    "Problem 3: logistic regression"]:
-        assert heading in text, heading
-    assert "A large language model" in text
-    assert "??" not in text
-    assert "gradcheck" in text and "passed" in text
+def test_hw2_pdf_headings_and_references(text):
+    for heading in HEADINGS:
+        assert re.search(rf"^\s*{heading}", text, re.M), heading
+    assert not re.search(rf"^\s*\d+(\.\d+)*\s+({'|'.join(HEADINGS)})", text, re.M)
+    assert "??" not in text  # an unresolved reference
+    assert not re.search(r"\b(In|Out)\s*\[\s*\d*\s*\]:", text)  # prompts hidden
+
+
+def test_hw2_pdf_page_limit(submission):
+    assert pdf_pages(submission / PDF) <= PAGE_LIMIT
 
 
 def test_hw2_pdf_plots_are_vector(submission):
-    """The only raster images in hw2.pdf are the 24 MNIST digits of the
-    grid (28 x 28 pixels, resampled to under 64); every plot is vector."""
-    listing = subprocess.run(["pdfimages", "-list", str(submission / "hw2.pdf")],
+    """The only raster images in the PDF are small (the MNIST digits): every
+    plot is vector."""
+    listing = subprocess.run(["pdfimages", "-list", str(submission / PDF)],
                              check=True, capture_output=True, text=True).stdout
-    sizes = [tuple(map(int, line.split()[3:5]))
-             for line in listing.splitlines()[2:]]
-    assert len(sizes) == 24
-    assert all(w <= 64 and h <= 64 for w, h in sizes)
+    sizes = [tuple(map(int, line.split()[3:5])) for line in listing.splitlines()[2:]]
+    assert all(w <= DIGIT_PIXELS and h <= DIGIT_PIXELS for w, h in sizes)
+
+
+def length_points(value):
+    number, unit = re.fullmatch(r"([\d.]+)\s*([a-z]{2})", value.strip()).groups()
+    return float(number) * POINTS[unit]
+
+
+def template_text_width(template):
+    """The text width in points that the template's paper size and
+    \\geometry{...lmargin=...,rmargin=...} give."""
+    paper = next(w for name, w in PAPER_WIDTH.items() if name in template)
+    options = dict(option.split("=", 1) for option in re.search(
+        r"\\geometry\{([^}]*)\}", template).group(1).split(",") if "=" in option)
+    return paper - length_points(options["lmargin"]) - length_points(options["rmargin"])
+
+
+@pytest.mark.parametrize("template, inches", [
+    (r"\documentclass[10pt,letterpaper]{article} \geometry{verbose,tmargin=1in,"
+     r"lmargin=1in,rmargin=1.5in}", 6.0),
+    (r"\documentclass[a4paper]{article} \geometry{lmargin=20mm,rmargin=2cm}",
+     170 / 25.4)])
+def test_text_width_of_a_template(template, inches):
+    assert template_text_width(template) == pytest.approx(inches * 72)
 
 
 def media_width_points(pdf_bytes):
@@ -57,37 +92,24 @@ def media_width_points(pdf_bytes):
 
 def test_figures_print_unscaled_with_8pt_text(hw2, root):
     """nbconvert scales a figure down only if it is wider than 0.9 of the
-    text width (0.9 x 7 in = 453.6 pt); no figure is, so the figures' font
-    sizes (8 pt at least) are the printed sizes."""
-    nb = nbformat.read(root / "hw2.ipynb", as_version=4)
-    pdfs = [base64.b64decode(o["data"]["application/pdf"])
-            for c in nb.cells if c.cell_type == "code" for o in c.outputs
-            if "application/pdf" in o.get("data", {})]
-    assert len(pdfs) == 4
-    assert all(media_width_points(pdf) <= 0.9 * 7 * 72 for pdf in pdfs)
+    text width; no figure is, so the figures' font sizes (8 pt at least)
+    are the printed sizes. figures/ holds one PDF per figure shown."""
+    nb = nbformat.read(root / NOTEBOOK, as_version=4)
+    pdfs = [base64.b64decode(data) for data in figure_outputs(nb)]
+    assert pdfs
+    limit = FIGURE_MAX_FRACTION * template_text_width(TEMPLATE.read_text())
+    assert all(media_width_points(pdf) <= limit for pdf in pdfs)
     sizes = [hw2.plt.rcParams[key] for key in (
         "font.size", "axes.titlesize", "axes.labelsize", "legend.fontsize",
         "xtick.labelsize", "ytick.labelsize")]
     assert min(sizes) >= 8
-    assert sorted(p.name for p in (root / "figures").iterdir()) == [
-        "p2_two_view_batch.pdf", "p3_run1_assignment.pdf",
-        "p3_run2_separable.pdf", "p3_run3_ridge.pdf"]
+    assert len(list((root / FIGURES).glob("*.pdf"))) == len(pdfs)
 
 
-def test_hw2_pdf_length_and_headings(submission):
-    info = subprocess.run(["pdfinfo", str(submission / "hw2.pdf")],
-                          check=True, capture_output=True, text=True).stdout
-    pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
-    assert pages <= 16
-    text = pdf_text(submission / "hw2.pdf")
-    assert not re.search(r"^\s*\d+(\.\d+)+\s+Problem", text, re.M)
-    # commentary and hide-input cells show their output, not their source
-    assert "h1 = {label: run" not in text and "def plot_runs" not in text
-    assert "Gradient descent on the sum loss overshoots" in text
-
-
-def test_derivations_pdf(root, submission):
-    text = pdf_text(submission / "derivations.pdf")
+def test_derivations_pdf(root):
+    pdf = root / "build" / "derivations.pdf"
+    assert pdf.exists(), "run `make pdf` first: no build/derivations.pdf"
+    text = pdf_text(pdf)
     assert "Problem 1" in text and "Problem 3" in text
     assert "large language model" in text and "??" not in text
     log = (root / "build" / "derivations.log").read_text(errors="replace")

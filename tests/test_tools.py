@@ -1,13 +1,16 @@
-"""tools/notebook.py, run_notebook.py and lock.py: how the build executes,
-saves and loads notebooks, one build at a time."""
+"""tools/: how the build executes, saves and loads notebooks, one build at a
+time, and assembles submission/ as one unit."""
 import fcntl
 import json
 import os
 import resource
+import shlex
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,9 +18,13 @@ import nbformat
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from nbclient.exceptions import CellExecutionError
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from notebook import execute, load_definitions
+import hand_in
+from definitions import load_definitions
+from notebook import Stopped, execute
+from project import (DIGEST_PREFIX, EXPORT_TAG, HAND_IN, NOTEBOOK, PDF, STEM,
+                     SUBMISSION, pdf_notebook_digest, sha256)
 from run_notebook import main
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
@@ -125,12 +132,11 @@ def test_dead_kernel_is_reported_with_its_cell(tmp_path, death):
     path = write(tmp_path / "dies.ipynb", new_code_cell("import os"),
                  new_code_cell(death))
     before = path.read_bytes()
-    run = subprocess.run(RUN_NOTEBOOK + [str(path)], capture_output=True,
-                         text=True, timeout=120)
-    assert run.returncode == 1
-    assert run.stderr.splitlines() == [
-        f"{path}: the kernel died in cell [2] ({death}); "
-        "the file is unchanged."]
+    with pytest.raises(Stopped) as stopped:
+        execute(path)
+    assert stopped.value.exit_code == 1
+    assert str(stopped.value) == (f"{path}: the kernel died in cell [2] ({death}); "
+                                  "the file is unchanged.")
     assert path.read_bytes() == before
     assert list(tmp_path.iterdir()) == [path]
 
@@ -215,7 +221,7 @@ def test_the_command_runs_holding_the_lock(tmp_path):
 def test_make_stops_on_an_old_python_before_making_a_venv(tmp_path, root):
     old = tmp_path / "python3.10"
     old.write_text("#!/bin/sh\n# this Python, claiming to be 3.10\n"
-                   f'exec {sys.executable} -c '
+                   f'exec {shlex.quote(sys.executable)} -c '
                    '"import sys; sys.version_info = (3, 10, 13); $2"\n')
     old.chmod(0o755)
     venv = tmp_path / "venv"
@@ -232,7 +238,7 @@ def test_make_stops_on_an_old_python_before_making_a_venv(tmp_path, root):
 
 def test_load_definitions_runs_only_export_cells(tmp_path):
     exported = new_code_cell("def f():\n    return 7")
-    exported.metadata["tags"] = ["export"]
+    exported.metadata["tags"] = [EXPORT_TAG]
     path = write(tmp_path / "defs.ipynb", exported,
                  new_code_cell("raise RuntimeError('not exported')"))
     module = load_definitions(path, name="defs_under_test")
@@ -251,3 +257,227 @@ def test_system_deps_stop_when_apt_leaves_a_program_out(tmp_path):
                          text=True, timeout=30)
     assert run.returncode == 1
     assert "Still missing after apt-get install: xelatex pandoc" in run.stderr
+
+
+SAVE_MARK = "saved by the student while the build ran"
+
+
+def test_a_version_saved_during_the_run_is_kept(tmp_path):
+    """Someone saves the notebook while it runs: their file stays as they
+    saved it, the executed copy goes to build/, and the run says so."""
+    path = write(tmp_path / "nb.ipynb", new_code_cell(SLOW_CELL.replace("60", "1")))
+    run = subprocess.Popen(RUN_NOTEBOOK + [str(path)], text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for_pid(tmp_path / "kernel.pid")
+    edited = nbformat.read(path, as_version=4)
+    edited.cells.append(new_markdown_cell(SAVE_MARK))
+    nbformat.write(edited, path)
+    saved = path.read_bytes()
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 1
+    assert stderr.splitlines() == [
+        f"{path} was saved while it ran: your version is kept, the executed "
+        f"copy is {tmp_path / 'build' / path.name}; run the build again."]
+    assert path.read_bytes() == saved
+    aside = nbformat.read(tmp_path / "build" / path.name, as_version=4)
+    assert aside.cells[0].execution_count == 1
+
+
+CONFLICTED = """{
+ "cells": [
+<<<<<<< HEAD
+  {"cell_type": "code", "source": "x = 1", "metadata": {}, "outputs": [], "execution_count": null}
+=======
+  {"cell_type": "code", "source": "x = 2", "metadata": {}, "outputs": [], "execution_count": null}
+>>>>>>> other
+ ],
+ "metadata": {}, "nbformat": 4, "nbformat_minor": 5
+}
+"""
+
+
+@pytest.mark.parametrize("text, why", [
+    (CONFLICTED, "Expecting value at line 3; it looks like an unresolved git merge conflict"),
+    ("{}", "no list of cells"),
+    ("[]", "no list of cells"),
+    ('{"cells": [{"cell_type": "code", "source": "1"}], "metadata": {}}',
+     "nbformat is None, not 4"),
+    ('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
+     "it has no code cells"),
+])
+def test_an_invalid_notebook_is_refused_untouched(tmp_path, text, why):
+    path = tmp_path / "nb.ipynb"
+    path.write_text(text)
+    run = subprocess.run(RUN_NOTEBOOK + [str(path), "--stamp", str(tmp_path / "s")],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    [line] = run.stderr.splitlines()
+    assert line.startswith(f"nb.ipynb is not a valid notebook: {why}")
+    assert line.endswith("The file was not touched.")
+    assert path.read_text() == text
+
+
+def test_ctrl_c_in_the_test_process_stops_it(tmp_path):
+    """execute() called by pytest: Ctrl-C raises KeyboardInterrupt (the suite
+    stops), instead of failing one test."""
+    path = write(tmp_path / "slow.ipynb", new_code_cell(SLOW_CELL))
+    before = path.read_bytes()
+    pid_file = tmp_path / "kernel.pid"
+    threading.Thread(target=lambda: (wait_for_pid(pid_file),
+                                     os.kill(os.getpid(), signal.SIGINT)),
+                     daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        execute(path)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.skipif(not shutil.which("unshare"), reason="needs unshare")
+def test_no_loopback_network_fails_at_once(tmp_path):
+    path = write(tmp_path / "nb.ipynb", new_code_cell("x = 1"))
+    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True)
+    if probe.returncode:
+        pytest.skip("cannot make a network namespace here")
+    start = time.monotonic()
+    run = subprocess.run(["unshare", "-n"] + RUN_NOTEBOOK + [str(path)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    [line] = run.stderr.splitlines()
+    assert "the kernel cannot be reached: no loopback network" in line
+    assert time.monotonic() - start < 20
+
+
+def test_kernel_gets_config_dirs_when_home_is_not_writable(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "no-home"))
+    for name in ("MPLCONFIGDIR", "IPYTHONDIR"):
+        monkeypatch.delenv(name, raising=False)
+    path = write(tmp_path / "nb.ipynb", new_code_cell(
+        "import os, matplotlib\nprint(os.environ['MPLCONFIGDIR'])"))
+    nb = execute(path, scratch=tmp_path / "scratch")
+    [output] = nb.cells[0].outputs
+    assert output.name == "stdout"  # no warning on stderr
+    assert output.text == f"{tmp_path / 'scratch' / 'mplconfig'}\n"
+    assert not (tmp_path / "no-home").exists()
+
+
+# submission/ as one unit (tools/hand_in.py)
+
+def project(folder, *cells):
+    """A project folder with a small notebook named NOTEBOOK, its code cells
+    stored as executed (each printing 42)."""
+    for count, cell in enumerate((c for c in cells if c.cell_type == "code"), 1):
+        cell.execution_count = count
+        cell.outputs = [new_output("stream", name="stdout", text="42\n")]
+    return write(folder / NOTEBOOK, *cells)
+
+
+def tiny_pdf(keywords):
+    """A one-page PDF whose Keywords are keywords."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
+               b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
+               b"<< /Keywords (" + keywords.encode() + b") >>"]
+    out, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    return out + (b"trailer\n<< /Size %d /Root 1 0 R /Info 4 0 R >>\n"
+                  b"startxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+
+
+@pytest.fixture
+def exports(monkeypatch):
+    """hand_in.export replaced by one that writes a tiny PDF recording the
+    notebook's digest, as the template does (no LaTeX: fast); the calls."""
+    calls = []
+
+    def export(data, folder, pdf, log):
+        calls.append(sha256(data))
+        pdf.write_bytes(tiny_pdf(DIGEST_PREFIX + sha256(data)))
+    monkeypatch.setattr(hand_in, "export", export)
+    return calls
+
+
+@pytest.fixture
+def copy_of_built(tmp_path, exports):
+    """A project folder after one hand-in build."""
+    path = project(tmp_path, new_markdown_cell("# A title"), new_code_cell("print(42)"))
+    hand_in.build(path, None, [])
+    return path
+
+
+def hand_in_files(folder):
+    return {p.name: p.read_bytes() for p in (folder / SUBMISSION).iterdir()}
+
+
+def test_hand_in_pairs_the_notebook_with_its_pdf(copy_of_built, exports):
+    path, submission = copy_of_built, copy_of_built.parent / SUBMISSION
+    assert sorted(hand_in_files(path.parent)) == sorted(HAND_IN)
+    assert (submission / NOTEBOOK).read_bytes() == path.read_bytes()
+    assert pdf_notebook_digest(submission / PDF) == sha256(path.read_bytes())
+    assert hand_in.build(path, None, []).endswith("up to date: " + " ".join(HAND_IN))
+    assert exports == [sha256(path.read_bytes())]  # exported once
+
+
+def test_a_failed_export_keeps_the_previous_hand_in(copy_of_built, monkeypatch):
+    path = copy_of_built
+    previous = hand_in_files(path.parent)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(new_markdown_cell("an edit"))
+    nbformat.write(nb, path)
+
+    def fail(*args):
+        raise hand_in.Failed("LaTeX broke")
+    monkeypatch.setattr(hand_in, "export", fail)
+    with pytest.raises(hand_in.Failed):
+        hand_in.build(path, None, [])
+    assert hand_in_files(path.parent) == previous
+    status = hand_in.status(path)
+    assert status.startswith(f"{SUBMISSION}/ still holds the previous build")
+    assert status.endswith(f"not the current {NOTEBOOK}.")
+
+
+def test_an_older_copy_restored_is_handed_in(copy_of_built):
+    """cp -p of another version (older mtime): decided by content."""
+    path = copy_of_built
+    (path.parent / SUBMISSION / NOTEBOOK).write_text("{}")
+    os.utime(path, (1, 1))
+    hand_in.build(path, None, [])
+    assert (path.parent / SUBMISSION / NOTEBOOK).read_bytes() == path.read_bytes()
+
+
+def test_a_truncated_pdf_is_exported_again(copy_of_built, exports):
+    path = copy_of_built
+    built = path.parent / "build" / PDF
+    built.write_bytes(built.read_bytes()[:len(built.read_bytes()) // 2])
+    os.utime(built, (time.time() + 60,) * 2)  # newer than everything
+    hand_in.build(path, None, [])
+    submitted = path.parent / SUBMISSION / PDF
+    assert pdf_notebook_digest(submitted) == sha256(path.read_bytes())
+    assert submitted.read_bytes().rstrip().endswith(b"%%EOF")
+    assert len(exports) == 2
+
+
+def test_a_latex_error_names_the_cell(tmp_path):
+    path = project(tmp_path, new_markdown_cell("# Title"),
+                   new_markdown_cell("Vectors in $\\R^n$ are columns."),
+                   new_code_cell("x = 1"))
+    with pytest.raises(hand_in.Failed) as failed:
+        hand_in.build(path, None, [])
+    message = str(failed.value)
+    assert "in cell 1 (markdown: Vectors in $\\R^n$ are columns.)" in message
+    assert "Undefined control sequence" in message
+    assert len(message.splitlines()) <= 4
+    assert not (tmp_path / SUBMISSION).exists()
+
+
+def test_gitignore_covers_the_notebooks_exports(root):
+    """What Jupyter's exports leave next to the notebook is never committed."""
+    if not (root / ".git").exists() or not shutil.which("git"):
+        pytest.skip("not a git checkout")
+    names = [f"{STEM}.pdf", f"{STEM}.html", f"{STEM}.tex", f"{STEM}_files/x.png"]
+    run = subprocess.run(["git", "check-ignore", "--no-index", *names], cwd=root,
+                         capture_output=True, text=True)
+    assert run.stdout.split() == names

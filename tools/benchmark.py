@@ -21,7 +21,8 @@ from torch.utils.data import DataLoader, Subset
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
-from notebook import load_definitions  # noqa: E402
+from definitions import load_definitions  # noqa: E402
+from project import NOTEBOOK  # noqa: E402
 
 
 def median_seconds(function, repeats):
@@ -110,7 +111,7 @@ def newton_vs_sklearn(hw2, repeats=50):
 
 def main():
     torch.manual_seed(0)
-    hw2 = load_definitions(ROOT / "hw2.ipynb")
+    hw2 = load_definitions(ROOT / NOTEBOOK)
     mnist = hw2.load_mnist(ROOT / "data", train=True)
     print(f"torch threads: {torch.get_num_threads()}")
     print("== Problem 2 ==")

@@ -2,21 +2,20 @@
 
     .venv/bin/python tools/e2e_export.py [NOTEBOOK [REFERENCE_PDF]]
 
-Defaults: hw2.ipynb and build/hw2.pdf. The notebook is copied into a temp
-dir (data/ linked, an empty figures/); JupyterLab from this Python serves that
-dir on 127.0.0.1, and chromium (Debian's, driven by playwright) opens the
-notebook, waits for an idle kernel, clicks Run > Run All Cells, waits until
-every cell has run, then File > Save and Export Notebook As > PDF. Checks:
-no error outputs; the downloaded PDF equals, page for page and word for word,
-what `make pdf`'s command (jupyter nbconvert --to pdf) makes of the notebook
-JupyterLab saved; that notebook gives the reference's pages and words up to
-what a new run changes (numbers; the sentences that cells tagged `timing` and
-`commentary` choose by measured timings); the source of cells tagged
-`commentary` or `hide-input` is absent from the PDF, their output present.
-Bounded by --timeout seconds; the server and the browser are always stopped.
+Defaults: the project's notebook (tools/project.py) and its PDF in build/.
+The notebook is copied into a temp dir (data/ linked, an empty figures/);
+JupyterLab from this Python serves that dir on 127.0.0.1, and chromium
+(Debian's, driven by playwright) opens the notebook, waits for an idle kernel,
+clicks Run > Run All Cells, waits until every cell has run, then File > Save
+and Export Notebook As > PDF. Checks: no error outputs; the downloaded PDF
+equals, page for page and word for word, what `jupyter nbconvert --to pdf`
+makes of the notebook JupyterLab saved; it has the reference's pages and
+words with numbers masked (a new run changes only measured timings); the
+source of cells tagged `hide-input` is absent from the PDF, their output
+present. Bounded by --timeout seconds; the server and the browser are always
+stopped.
 """
 import argparse
-import copy
 import difflib
 import os
 import re
@@ -33,7 +32,9 @@ from pathlib import Path
 import nbformat
 from playwright.sync_api import sync_playwright
 
-HIDDEN_TAGS = {"commentary", "hide-input"}
+from project import (HIDE_INPUT_TAG, NOTEBOOK, PDF, cell_tags, mask_numbers,
+                     pdf_pages, pdf_text)
+
 TOKEN = "e2e-export"
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -56,24 +57,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def pdf_text(path):
-    return subprocess.run(["pdftotext", str(path), "-"], check=True,
-                          capture_output=True, text=True).stdout
-
-
-def pages(path):
-    info = subprocess.run(["pdfinfo", str(path)], check=True,
-                          capture_output=True, text=True).stdout
-    return int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
-
-
 def normalize(text):
-    """Numbers masked (timings and float round-off differ between runs; a run
-    of numbers counts as one, e.g. the ticks of a timing axis), words rejoined
-    across hyphenated line breaks, one space between words."""
-    text = re.sub(r"[-+]?\d+(\.\d+)?([eE][-+]?\d+)?", "0", text)
-    text = " ".join(re.sub(r"-\n", "", text).split())
-    return re.sub(r"\b0( 0\b)+", "0", text)
+    """Words rejoined across hyphenated line breaks, numbers masked (timings
+    and float round-off differ between runs; a run of numbers counts as one,
+    e.g. the ticks of a timing axis)."""
+    return re.sub(r"#( #)+", "#", mask_numbers(re.sub(r"-\n", "", text)))
 
 
 def letters(text):
@@ -125,7 +113,7 @@ def export_from_menu(port, n_code, tmp, deadline):
             keep = lambda download: downloads.append(download)
             page.on("download", keep)
             browser.on("page", lambda tab: tab.on("download", keep))
-            page.goto(f"http://127.0.0.1:{port}/lab/tree/hw2.ipynb?token={TOKEN}",
+            page.goto(f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK}?token={TOKEN}",
                       timeout=ms())
             # Run All while the kernel is still starting clears every output.
             page.wait_for_function(KERNEL_IDLE, timeout=ms(), polling=200)
@@ -154,7 +142,7 @@ def export_from_menu(port, n_code, tmp, deadline):
                 page.wait_for_timeout(min(500, ms()))
             pdf = tmp / "menu.pdf"
             downloads[0].save_as(pdf)
-            if downloads[0].suggested_filename != "hw2.pdf":
+            if downloads[0].suggested_filename != PDF:
                 raise AssertionError(f"download named {downloads[0].suggested_filename}")
             return pdf
         except Exception:
@@ -174,24 +162,12 @@ def differences(a_pdf, b_pdf, masked):
              difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
              if tag != "equal"]
     problems = [f"{len(found)} differences, the first ones:"] + found[:5] if found else []
-    if pages(a_pdf) != pages(b_pdf):
-        problems.insert(0, f"{pages(a_pdf)} pages, {pages(b_pdf)} pages")
+    if pdf_pages(a_pdf) != pdf_pages(b_pdf):
+        problems.insert(0, f"{pdf_pages(a_pdf)} pages, {pdf_pages(b_pdf)} pages")
     return problems
 
 
-def with_timed_prose(saved, original):
-    """The saved notebook with the outputs of cells tagged `timing` and
-    `commentary` (sentences chosen by measured timings) taken from original."""
-    if [c.source for c in saved.cells] != [c.source for c in original.cells]:
-        raise AssertionError("JupyterLab saved other cells than it was given")
-    hybrid = copy.deepcopy(saved)
-    for cell, before in zip(hybrid.cells, original.cells):
-        if {"timing", "commentary"} <= set(cell.metadata.get("tags", [])):
-            cell.outputs = before.outputs
-    return hybrid
-
-
-def check(saved, menu_pdf, cli_pdf, hybrid_pdf, reference):
+def check(saved, menu_pdf, cli_pdf, reference):
     """The failures, as a list of strings."""
     problems = []
     errors = [f"cell {i}: {o.ename}" for i, c in enumerate(saved.cells)
@@ -201,8 +177,8 @@ def check(saved, menu_pdf, cli_pdf, hybrid_pdf, reference):
     for a, b, masked, what in (
             (cli_pdf, menu_pdf, False, "CLI export of the notebook JupyterLab ran, "
              "then JupyterLab's export"),
-            (reference, hybrid_pdf, True, f"{reference}, then the CLI export of the "
-             "notebook JupyterLab ran with the reference's timing prose")):
+            (reference, menu_pdf, True, f"{reference}, then JupyterLab's export"
+             " (numbers masked)")):
         found = differences(a, b, masked)
         if found:
             problems += [f"{what}: {found[0]}"] + found[1:]
@@ -214,7 +190,7 @@ def check(saved, menu_pdf, cli_pdf, hybrid_pdf, reference):
     raw = pdf_text(menu_pdf)
     menu = normalize(raw)
     code = [c for c in saved.cells if c.cell_type == "code"]
-    hidden = [c for c in code if HIDDEN_TAGS & set(c.metadata.get("tags", []))]
+    hidden = [c for c in code if HIDE_INPUT_TAG in cell_tags(c)]
     shown = set().union(*(source_lines(c) for c in code if c not in hidden))
     if not any(line in menu for line in shown):
         problems.append("no source line of a shown code cell found: the check is blind")
@@ -233,8 +209,8 @@ def check(saved, menu_pdf, cli_pdf, hybrid_pdf, reference):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebook", nargs="?", default="hw2.ipynb", type=Path)
-    parser.add_argument("reference", nargs="?", default="build/hw2.pdf", type=Path)
+    parser.add_argument("notebook", nargs="?", default=NOTEBOOK, type=Path)
+    parser.add_argument("reference", nargs="?", default=Path("build") / PDF, type=Path)
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
     deadline = time.monotonic() + args.timeout
@@ -249,12 +225,12 @@ def main():
         tmp = Path(tmpdir)
         root = tmp / "project"
         root.mkdir()
-        shutil.copy(args.notebook, root / "hw2.ipynb")
+        shutil.copy(args.notebook, root / NOTEBOOK)
         data = args.notebook.resolve().parent / "data"
         if data.exists():
             (root / "data").symlink_to(data)
         (root / "figures").mkdir()
-        original = nbformat.read(root / "hw2.ipynb", as_version=4)
+        original = nbformat.read(root / NOTEBOOK, as_version=4)
         n_code = sum(c.cell_type == "code" for c in original.cells)
 
         log_path, port = tmp / "jupyterlab.log", free_port()
@@ -277,24 +253,22 @@ def main():
             except ProcessLookupError:
                 pass
 
-        # `make pdf`'s command on the notebook as JupyterLab ran and saved it, and
-        # on that notebook with the timing-chosen sentences of the reference's run
-        saved = nbformat.read(root / "hw2.ipynb", as_version=4)
-        nbformat.write(with_timed_prose(saved, original), root / "hybrid.ipynb")
-        exports = [subprocess.Popen([Path(sys.executable).with_name("jupyter"), "nbconvert",
-                                     "--to", "pdf", name, "--output-dir", tmp,
-                                     "--log-level", "ERROR"], cwd=root)
-                   for name in ("hw2.ipynb", "hybrid.ipynb")]
-        if any(e.wait(max(deadline - time.monotonic(), 1)) for e in exports):
-            sys.exit("jupyter nbconvert failed")
-        problems = check(saved, menu_pdf, tmp / "hw2.pdf", tmp / "hybrid.pdf", reference)
-        print(f"pages: menu export {pages(menu_pdf)}, CLI export {pages(tmp / 'hw2.pdf')},"
-              f" {reference} {pages(reference)}; {time.monotonic() - started:.0f} s in all")
+        # nbconvert's command line on the notebook as JupyterLab ran and saved it
+        saved = nbformat.read(root / NOTEBOOK, as_version=4)
+        if [c.source for c in saved.cells] != [c.source for c in original.cells]:
+            sys.exit("JupyterLab saved other cells than it was given")
+        cli_pdf = tmp / PDF
+        subprocess.run([Path(sys.executable).with_name("jupyter"), "nbconvert", "--to",
+                        "pdf", NOTEBOOK, "--output-dir", tmp, "--log-level", "ERROR"],
+                       cwd=root, check=True, timeout=max(deadline - time.monotonic(), 1))
+        problems = check(saved, menu_pdf, cli_pdf, reference)
+        print(f"pages: menu export {pdf_pages(menu_pdf)}, CLI export {pdf_pages(cli_pdf)},"
+              f" {reference} {pdf_pages(reference)}; {time.monotonic() - started:.0f} s in all")
         if problems:
             shutil.copy(menu_pdf, reference.parent / "e2e-menu.pdf")
-            shutil.copy(root / "hw2.ipynb", reference.parent / "e2e-hw2.ipynb")
+            shutil.copy(root / NOTEBOOK, reference.parent / f"e2e-{NOTEBOOK}")
             sys.exit(f"e2e export FAILED (JupyterLab's PDF and notebook kept as"
-                     f" e2e-menu.pdf, e2e-hw2.ipynb in {reference.parent}):\n"
+                     f" e2e-menu.pdf, e2e-{NOTEBOOK} in {reference.parent}):\n"
                      + "\n".join(problems))
     print("e2e export OK: JupyterLab's PDF equals the reference")
 

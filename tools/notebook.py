@@ -1,9 +1,9 @@
-"""Execute a notebook in place (tools/run_notebook.py is the command) and
-load its tagged code cells as a module.
+"""Execute a notebook in place in a fresh kernel of this Python
+(tools/run_notebook.py is the command).
 
-Cells tagged ``export`` hold the solution's definitions (nbdev style); tests and
-benchmarks import them with ``load_definitions`` so they exercise the notebook's
-own code, never a copy.
+The file is replaced only after a complete run, and only if it still holds
+what the run read: a version saved meanwhile is kept and the executed copy
+goes aside.
 """
 import asyncio
 import contextlib
@@ -13,7 +13,7 @@ import signal
 import stat
 import sys
 import tempfile
-import types
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -21,9 +21,12 @@ from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpec
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
+from nbformat.validator import MissingIDFieldWarning
 from traitlets import default
 
-EXPORT_TAG = "export"
+from project import EXPORT_TAG, cell_tags, code_cells, read_notebook  # noqa: F401
+from run_notebook import check_loopback
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # The kernel the stored notebook names, whichever one it was run with
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)",
@@ -31,27 +34,6 @@ KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)",
 # nbclient logs the errors it raises; the build reports them once.
 LOG = logging.getLogger("hw2.nbclient")
 LOG.addFilter(lambda record: record.levelno < logging.ERROR)
-
-
-def cell_tags(cell):
-    return cell.get("metadata", {}).get("tags", [])
-
-
-def code_cells(nb, tag=None):
-    return [c for c in nb.cells if c.cell_type == "code"
-            and (tag is None or tag in cell_tags(c))]
-
-
-def load_definitions(path="hw2.ipynb", name="hw2"):
-    """Run the notebook's ``export`` cells in a fresh module and return it."""
-    nb = nbformat.read(path, as_version=4)
-    module = types.ModuleType(name)
-    module.__file__ = str(path)
-    sys.modules[name] = module  # lets pickle and dataclasses find the classes
-    for index, cell in enumerate(code_cells(nb, EXPORT_TAG)):
-        code = compile(cell.source, f"<{Path(path).name} export cell {index}>", "exec")
-        exec(code, module.__dict__)
-    return module
 
 
 class Stopped(Exception):
@@ -119,47 +101,92 @@ class Client(NotebookClient):
         return f"{what} in cell [{count}] ({line.strip()[:50]})"
 
 
-def run_cells(client, path):
-    """client.execute(); a signal or a dead kernel raises Stopped."""
+def run_cells(client, path, env, stop_on_signals):
+    """client.execute(env=env); a dead or unreachable kernel raises Stopped,
+    and so does a signal if stop_on_signals (the build's command); else
+    SIGINT raises KeyboardInterrupt and SIGTERM SystemExit, as they would
+    without the kernel (under pytest, Ctrl-C stops the suite)."""
     died = False
     try:
-        client.execute()
+        client.execute(env=env)
     except DeadKernelError:
         died = True
+    except RuntimeError as error:
+        if client.stopped_by is None and "didn't respond" in str(error):
+            raise Stopped(f"{path}: the kernel could not be reached ({error}); "
+                          "the file is unchanged.") from None
+        if client.stopped_by is None:
+            raise
     except Exception:
         if client.stopped_by is None:
             raise
+    if client.stopped_by and not stop_on_signals:
+        if client.stopped_by == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + client.stopped_by)
     if died or client.stopped_by:
         code = 128 + client.stopped_by if client.stopped_by else 1
         raise Stopped(f"{path}: {client.stop_message()}; "
                       "the file is unchanged.", code)
 
 
-def execute(path, workdir=None, timeout=900):
+def kernel_env(scratch):
+    """The kernel's environment: when HOME is not writable, Matplotlib's and
+    IPython's config dirs under scratch (else they warn into the outputs)."""
+    env = dict(os.environ)
+    home = Path(os.path.expanduser("~"))
+    if not os.access(home, os.W_OK):
+        for name, sub in (("MPLCONFIGDIR", "mplconfig"), ("IPYTHONDIR", "ipython")):
+            if name not in env:
+                (Path(scratch) / sub).mkdir(parents=True, exist_ok=True)
+                env[name] = str(Path(scratch, sub).resolve())
+    return env
+
+
+def execute(path, workdir=None, timeout=900, aside=None, stop_on_signals=False,
+            scratch=None):
     """Execute a notebook top to bottom in a fresh python3 kernel, in place.
 
     Counts come out 1, 2, 3, ...; no timing metadata is recorded, so two runs
-    differ only where the outputs themselves differ. A failing cell raises
+    differ only where the outputs themselves differ. An invalid notebook
+    raises NotANotebook and a machine without loopback network NoLoopback
+    before anything runs; a failing cell raises
     nbclient's CellExecutionError, which shows that cell and its traceback;
     a signal, a dead kernel or a failed save raises Stopped. The file is
-    rewritten only after a complete run.
+    rewritten only after a complete run and only if it still holds what the
+    run read; otherwise the executed copy is saved in the folder `aside`
+    (default: build/ next to the notebook) and Stopped says so.
     """
     path = Path(path)
-    nb = nbformat.read(path, as_version=4)
+    aside = Path(aside) if aside else path.parent / "build"
+    read, _ = read_notebook(path)
+    with warnings.catch_warnings():  # cells without ids (hand edits) get one
+        warnings.simplefilter("ignore", MissingIDFieldWarning)
+        nb = nbformat.reads(read.decode("utf-8"), as_version=4)
+    check_loopback(path)
     client = Client(
         nb, timeout=timeout, kernel_name="python3", record_timing=False,
         kernel_manager_class=ThisPythonKernelManager, log=LOG,
         resources={"metadata": {"path": str(workdir or path.parent)}})
-    run_cells(client, path)
+    scratch = scratch or Path(tempfile.gettempdir()) / f"hw2-kernel-{os.getuid()}"
+    run_cells(client, path, kernel_env(scratch), stop_on_signals)
     merge_streams(nb)
     nb.metadata.pop("widgets", None)
     nb.metadata.kernelspec = KERNELSPEC
     nbformat.validate(nb)
     try:
-        save(nb, path)
+        saved = save_if_unchanged(nb, path, read)
+        if not saved:
+            aside.mkdir(parents=True, exist_ok=True)
+            save(nb, aside / path.name)
     except OSError as error:
         raise Stopped(f"{path}: not saved ({error.strerror}); "
                       "the file is unchanged.") from None
+    if saved:
+        (aside / path.name).unlink(missing_ok=True)  # an older executed copy
+    else:
+        raise Stopped(f"{path} was saved while it ran: your version is kept, the "
+                      f"executed copy is {aside / path.name}; run the build again.")
     return nb
 
 
@@ -180,15 +207,28 @@ def merge_streams(nb):
         cell.outputs = merged
 
 
+def serialize(nb):
+    """The notebook's file text, as nbformat.write writes it."""
+    text = nbformat.writes(nb)
+    return text if text.endswith("\n") else text + "\n"
+
+
 def save(nb, path):
     """Write a notebook as nbformat.write does, but atomically."""
-    text = nbformat.writes(nb)
-    write_atomic(path, text if text.endswith("\n") else text + "\n")
+    write_atomic(path, serialize(nb))
 
 
-def write_atomic(path, text):
+def save_if_unchanged(nb, path, read):
+    """Save nb at path atomically if the file still holds the bytes `read`;
+    False (nothing written) if someone saved another version meanwhile."""
+    return write_atomic(path, serialize(nb), expect=read)
+
+
+def write_atomic(path, text, expect=None):
     """Replace the file at path by one holding text, all or nothing: a full
-    disk, a crash or a signal leaves the old file and no temporary one."""
+    disk, a crash or a signal leaves the old file and no temporary one.
+    With expect (bytes), replace only a file that still holds them; returns
+    whether it wrote."""
     path = Path(os.path.realpath(path))
     mode = file_mode(path)
     with signals_held():
@@ -199,9 +239,14 @@ def write_atomic(path, text):
                 file.flush()
                 os.fsync(file.fileno())
             os.chmod(tmp, mode)
+            if expect is not None and path.read_bytes() != expect:
+                os.unlink(tmp)
+                return False
             os.replace(tmp, path)
+            return True
         except BaseException:
-            os.unlink(tmp)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
             raise
 
 

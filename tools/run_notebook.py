@@ -1,23 +1,44 @@
 """Execute a notebook in place, unless nothing it depends on has changed.
 
-    python tools/run_notebook.py hw2.ipynb [--stamp FILE [INPUT ...]]
+    python tools/run_notebook.py NOTEBOOK [--stamp FILE [INPUT ...]]
 
 With --stamp, the run is skipped when the notebook's code cells (with their
 stored outputs) and the INPUT files and folders are as the last complete run
-left them: FILE holds their digest. Until a run is needed this imports only
-the standard library (nbformat alone takes seconds to import).
+left them: FILE holds their digest. A file that is not a valid notebook is
+refused before anything runs. Until a run is needed this imports only the
+standard library (nbformat alone takes seconds to import).
 """
 import argparse
 import hashlib
 import json
+import socket
 import sys
 from pathlib import Path
 
+from project import NotANotebook, read_notebook
 
-def digest(notebook, inputs):
-    """SHA-256 of the notebook's code cells with their outputs, its kernel,
-    the input files (a folder: every file in it) and the Python version."""
-    nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+
+class NoLoopback(Exception):
+    """Jupyter cannot talk to a kernel on this machine."""
+
+
+def check_loopback(path):
+    """Jupyter talks to its kernel over 127.0.0.1: fail at once without it."""
+    try:
+        with socket.socket() as server:
+            server.bind(("127.0.0.1", 0))
+            server.listen()
+            socket.create_connection(server.getsockname(), timeout=5).close()
+    except OSError as error:
+        raise NoLoopback(f"{path}: the kernel cannot be reached: no loopback network "
+                         f"(127.0.0.1: {error.strerror or error}); bring up `lo`, "
+                         "then run the build again. The file is unchanged.") from None
+
+
+def digest(nb, inputs):
+    """SHA-256 of the notebook's code cells (a parsed file) with their
+    outputs, its kernel, the input files (a folder: every file in it) and
+    the Python version."""
     code = [[c["source"], c.get("outputs"), c.get("execution_count")]
             for c in nb["cells"] if c["cell_type"] == "code"]
     kernel = nb["metadata"].get("kernelspec")
@@ -37,28 +58,28 @@ def files(paths):
             yield path
 
 
-def unchanged(stamp, notebook, inputs):
-    return stamp.is_file() and \
-        stamp.read_text().strip() == digest(notebook, inputs)
+def unchanged(stamp, nb, inputs):
+    return stamp.is_file() and stamp.read_text().strip() == digest(nb, inputs)
 
 
 def run(notebook, stamp, inputs):
     """Execute the notebook and write the stamp; on failure exit with one
     message."""
     from nbclient.exceptions import CellExecutionError
-    from notebook import Stopped, execute, write_atomic
+    from notebook import Stopped, execute, serialize, write_atomic
     try:
-        execute(notebook)
+        build = stamp.parent if stamp else None
+        nb = execute(notebook, aside=build, scratch=build, stop_on_signals=True)
     except CellExecutionError as error:
         sys.exit(f"{error}\n{notebook}: the file is unchanged.")
     except Stopped as stopped:
         print(stopped, file=sys.stderr)
         sys.exit(stopped.exit_code)
     except KeyboardInterrupt:
-        sys.exit(f"{notebook}: interrupted")
+        sys.exit(f"{notebook}: interrupted; the file is unchanged.")
     if stamp:
         stamp.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(stamp, digest(notebook, inputs) + "\n")
+        write_atomic(stamp, digest(json.loads(serialize(nb)), inputs) + "\n")
 
 
 def parse(argv):
@@ -74,9 +95,14 @@ def parse(argv):
 def main(argv):
     args = parse(argv)
     stamp = args.stamp and Path(args.stamp)
-    if stamp and unchanged(stamp, args.notebook, args.inputs):
-        print(f"{args.notebook}: unchanged since its last run, not run again")
-        return
+    try:
+        _, nb = read_notebook(args.notebook)
+        if stamp and unchanged(stamp, nb, args.inputs):
+            print(f"{args.notebook}: unchanged since its last run, not run again")
+            return
+        check_loopback(args.notebook)  # before seconds of imports
+    except (NotANotebook, NoLoopback, OSError) as error:
+        sys.exit(str(error))
     run(args.notebook, stamp, args.inputs)
 
 

@@ -1,0 +1,125 @@
+"""The project's facts, named once, for tools/, tests/ and the Makefile.
+
+Standard library only (the build imports it before any run is needed).
+
+    python3 tools/project.py NAME     prints one fact (the Makefile reads NOTEBOOK)
+"""
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = "hw2.ipynb"
+STEM = Path(NOTEBOOK).stem
+PDF = f"{STEM}.pdf"
+TEMPLATE = ROOT / "tools" / "hw2_pdf.tex.j2"
+FIGURES = "figures"  # the notebook writes FIGURES/*.pdf
+SUBMISSION = "submission"
+HAND_IN = (NOTEBOOK, PDF)  # exactly what submission/ holds
+PAGE_LIMIT = 12  # pages of the hand-in PDF
+
+# Cell tags: `export` cells hold the definitions the tests load, the PDF
+# shows only the output of `hide-input` cells and nothing of `remove-cell` ones.
+EXPORT_TAG = "export"
+HIDE_INPUT_TAG = "hide-input"
+REMOVE_CELL_TAG = "remove-cell"
+
+# The PDF records the SHA-256 of the notebook file it was exported from in
+# its Keywords, as DIGEST_PREFIX + hex digest (the template prints
+# resources[KEYWORDS_RESOURCE]).
+KEYWORDS_RESOURCE = "pdf_keywords"
+DIGEST_PREFIX = "notebook-sha256="
+
+CONFLICT = re.compile(r"^(<{7}|={7}|>{7})( |$)", re.M)
+
+
+class NotANotebook(Exception):
+    """The file is not a valid version-4 notebook; it was not touched."""
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def parse_notebook(text, path=NOTEBOOK):
+    """The notebook in text as a dict, or NotANotebook saying why (with the
+    line of a JSON error, and whether it looks like a merge conflict)."""
+    def refuse(why):
+        hint = ("; it looks like an unresolved git merge conflict (<<<<<<< "
+                "markers): resolve it, e.g. `git checkout --ours " f"{path}`"
+                if CONFLICT.search(text) else "")
+        return NotANotebook(f"{path} is not a valid notebook: {why}{hint}. "
+                            "The file was not touched.")
+    try:
+        nb = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise refuse(f"{error.msg} at line {error.lineno}") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise refuse("no list of cells")
+    if nb.get("nbformat") != 4:
+        raise refuse(f"nbformat is {nb.get('nbformat')!r}, not 4")
+    if not any(cell.get("cell_type") == "code" for cell in nb["cells"]):
+        raise refuse("it has no code cells")
+    return nb
+
+
+def read_notebook(path):
+    """(bytes, dict) of the notebook file at path; NotANotebook if invalid."""
+    data = Path(path).read_bytes()
+    return data, parse_notebook(data.decode("utf-8", "replace"), Path(path).name)
+
+
+def cell_tags(cell):
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def code_cells(nb, tag=None):
+    return [c for c in nb["cells"] if c["cell_type"] == "code"
+            and (tag is None or tag in cell_tags(c))]
+
+
+def figure_outputs(nb):
+    """The PDF (vector) version of every figure the notebook shows."""
+    return [o["data"]["application/pdf"] for c in code_cells(nb)
+            for o in c.get("outputs", []) if "application/pdf" in o.get("data", {})]
+
+
+def mask_numbers(text):
+    """Every number becomes '#' and white space one space: what differs
+    between two runs (timings, round-off) is masked."""
+    text = re.sub(r"[-+]?\d+(\.\d+)?([eE][-+]?\d+)?", "#", text)
+    return " ".join(text.split())
+
+
+def pdf_text(path, layout=False):
+    return subprocess.run(["pdftotext", *(["-layout"] if layout else []),
+                           str(path), "-"], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def pdf_info(path):
+    """pdfinfo's fields of the PDF at path, as a dict; {} if unreadable."""
+    run = subprocess.run(["pdfinfo", str(path)], capture_output=True,
+                         text=True, errors="replace")
+    if run.returncode:
+        return {}
+    fields = (line.split(":", 1) for line in run.stdout.splitlines() if ":" in line)
+    return {key: value.strip() for key, value in fields}
+
+
+def pdf_pages(path):
+    return int(pdf_info(path)["Pages"])
+
+
+def pdf_notebook_digest(path):
+    """The notebook digest recorded in the PDF at path, or None (also for a
+    truncated or unreadable PDF)."""
+    keywords = pdf_info(path).get("Keywords", "")
+    return keywords[len(DIGEST_PREFIX):] if keywords.startswith(DIGEST_PREFIX) else None
+
+
+if __name__ == "__main__":
+    print(globals()[sys.argv[1]])
