@@ -7,7 +7,8 @@ import shutil
 import nbformat
 import pytest
 
-from notebook import EXPORT_TAG, cell_tags, code_cells, execute
+from notebook import execute
+from project import EXPORT_TAG, HIDE_INPUT_TAG, NOTEBOOK, cell_tags, code_cells
 
 MAX_CODE_LINE = 79  # longer lines wrap in the PDF
 MAX_OUTPUT_LINE = 76  # printed output sits indented: it wraps sooner
@@ -15,7 +16,7 @@ MAX_OUTPUT_LINE = 76  # printed output sits indented: it wraps sooner
 
 @pytest.fixture(scope="module")
 def nb(root):
-    return nbformat.read(root / "hw2.ipynb", as_version=4)
+    return nbformat.read(root / NOTEBOOK, as_version=4)
 
 
 def test_executed_top_to_bottom(nb):
@@ -70,7 +71,7 @@ def test_solution_code_is_visible(nb):
     """Hidden cells hold input checks, plotting, tabulating, asserts and
     prose; every solution function stays visible in the PDF."""
     hidden = "\n".join(c.source for c in code_cells(nb)
-                       if "hide-input" in cell_tags(c))
+                       if HIDE_INPUT_TAG in cell_tags(c))
     for name in VISIBLE_SOLUTION:
         assert name not in hidden
 
@@ -91,9 +92,9 @@ def test_prose_has_fixed_words_and_asserted_claims(nb):
     for i in prose:
         (call,) = prose_calls(cells[i])
         assert isinstance(call.args[0], ast.Constant)
-        assert "hide-input" in cell_tags(cells[i])
+        assert HIDE_INPUT_TAG in cell_tags(cells[i])
         checks = cells[i - 1]
-        assert "hide-input" in cell_tags(checks)
+        assert HIDE_INPUT_TAG in cell_tags(checks)
         assert re.search(r"^assert ", checks.source, re.M)
         assert "totals" not in checks.source.split("facts = ")[-1]
 
@@ -199,9 +200,9 @@ def comparable_outputs(cell):
 def test_fresh_execution_reproduces_stored_outputs(nb, root, tmp_path):
     """Run the notebook in a fresh kernel in a scratch folder: every output
     equals the stored one, apart from measured times."""
-    shutil.copy(root / "hw2.ipynb", tmp_path / "hw2.ipynb")
+    shutil.copy(root / NOTEBOOK, tmp_path / NOTEBOOK)
     (tmp_path / "data").symlink_to(root / "data")
-    fresh = execute(tmp_path / "hw2.ipynb")
+    fresh = execute(tmp_path / NOTEBOOK)
     assert [c.source for c in fresh.cells] == [c.source for c in nb.cells]
     for stored, new in zip(code_cells(nb), code_cells(fresh)):
         assert comparable_outputs(new) == comparable_outputs(stored), \

@@ -16,7 +16,7 @@ POINTS = {"in": 72.0, "cm": 72 / 2.54, "mm": 72 / 25.4, "pt": 72 / 72.27, "bp": 
 PAPER_WIDTH = {"letterpaper": 8.5 * 72, "a4paper": 210 * 72 / 25.4}
 # nbconvert's LaTeX template scales down a figure wider than this part of the text
 FIGURE_MAX_FRACTION = 0.9
-DIGIT_PIXELS = 64  # the MNIST digits (28 x 28) as resampled in their figure
+DIGIT_PIXELS = (28, 28)  # the MNIST digits, embedded unresampled
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +53,12 @@ def test_hw2_pdf_page_limit(submission):
 
 
 def test_hw2_pdf_plots_are_vector(submission):
-    """The only raster images in the PDF are small (the MNIST digits): every
-    plot is vector."""
+    """The only raster images in the PDF are the MNIST digits at their own
+    28 x 28 pixels: every plot is vector."""
     listing = subprocess.run(["pdfimages", "-list", str(submission / PDF)],
                              check=True, capture_output=True, text=True).stdout
     sizes = [tuple(map(int, line.split()[3:5])) for line in listing.splitlines()[2:]]
-    assert all(w <= DIGIT_PIXELS and h <= DIGIT_PIXELS for w, h in sizes)
+    assert sizes and set(sizes) == {DIGIT_PIXELS}
 
 
 def length_points(value):

@@ -13,10 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torchvision
-from sklearn.linear_model import LogisticRegression
 from torch.utils.data import DataLoader, Subset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,16 +85,13 @@ def loader_throughput(hw2, mnist, n_items=10_000, batch_size=256):
 def newton_vs_sklearn(hw2, repeats=50):
     X, y, _, _ = hw2.load_breast_cancer_split()
     ridge = hw2.ridge_weights(X.shape[1], 1.0)
-    X_np, y_np = X[:, 1:].numpy(), y.numpy()
 
     def ours():
         return hw2.fit_logistic(X, y, "newton", lr=1.0, n_iters=100,
                                 l2=1.0, tol=1e-8)["w"]
 
     def sklearn():
-        model = LogisticRegression(C=1.0, solver="newton-cholesky", tol=1e-8)
-        model.fit(X_np, y_np)
-        return torch.from_numpy(np.r_[model.intercept_, model.coef_.ravel()])
+        return hw2.sklearn_ridge_solution(X, y, 1.0, tol=1e-8)
 
     objective = {name: hw2.objective(fit(), X, y, ridge).item()
                  for name, fit in [("ours", ours), ("sklearn", sklearn)]}
