@@ -188,8 +188,9 @@ def comparable_outputs(cell):
     timed = any(TIMED.search(o.get("text", "")) for o in cell.outputs)
     result = []
     for output in cell.outputs:
-        item = {"type": output.output_type,
-                "text": TIMED.sub("#", output.get("text", ""))}
+        masked = TIMED.sub("#", output.get("text", ""))
+        item = {"type": output.output_type,  # the padding follows the widths
+                "text": re.sub(r" +", " ", masked)}
         for kind, value in output.get("data", {}).items():
             if not (timed and kind in ("image/png", "application/pdf")):
                 item[kind] = value
