@@ -6,7 +6,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from sklearn.linear_model import LogisticRegression
 
 DTYPE = torch.float64
 

@@ -24,7 +24,7 @@ from nbclient.exceptions import DeadKernelError
 from nbformat.validator import MissingIDFieldWarning
 from traitlets import default
 
-from project import EXPORT_TAG, cell_tags, code_cells, read_notebook  # noqa: F401
+from project import code_cells, read_notebook
 from run_notebook import check_loopback
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
