@@ -21,6 +21,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import layout
 from latex_log import errors
 from project import (DIGEST_PREFIX, HAND_IN, KEYWORDS_RESOURCE, PDF, STEM,
                      SUBMISSION, TEMPLATE, NotANotebook, pdf_notebook_digest, read_notebook,
@@ -137,6 +138,10 @@ def build(notebook, stamp, inputs):
             and key.read_text() == export_key(data)):
         export(data, Path(notebook).resolve().parent, pdf, build_dir / f"{STEM}.log")
         key.write_text(export_key(data))
+    broken = layout.problems(nb, pdf)
+    if broken:
+        raise Failed("the hand-in breaks the layout rules (submission/ "
+                     "unchanged):\n  " + "\n  ".join(broken[:5]))
     submission = Path(notebook).resolve().parent / SUBMISSION
     if is_current(submission, data, pdf):
         return f"{SUBMISSION}/ is up to date: {' '.join(HAND_IN)}"

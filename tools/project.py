@@ -19,7 +19,9 @@ TEMPLATE = ROOT / "tools" / "hw2_pdf.tex.j2"
 FIGURES = "figures"  # the notebook writes FIGURES/*.pdf
 SUBMISSION = "submission"
 HAND_IN = (NOTEBOOK, PDF)  # exactly what submission/ holds
-PAGE_LIMIT = 12  # pages of the hand-in PDF
+PAGE_LIMIT = 9  # pages of the hand-in PDF
+MAX_CODE_LINE = 79  # characters: longer code lines wrap in the PDF
+MAX_OUTPUT_LINE = 76  # printed output sits indented: it wraps sooner
 
 # Cell tags: `export` cells hold the definitions the tests load, the PDF
 # shows only the output of `hide-input` cells and nothing of `remove-cell` ones.
