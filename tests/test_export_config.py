@@ -16,7 +16,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 import jupyter_config
-from project import HIDE_INPUT_TAG, REMOVE_CELL_TAG, TEMPLATE, pdf_text
+from project import HIDE_INPUT_TAG, REMOVE_CELL_TAG, TEMPLATE, TEXT_WIDTH_NAME, pdf_text
 
 JUPYTER = Path(sys.executable).with_name("jupyter")
 
@@ -48,6 +48,7 @@ def probe(tmp_path_factory):
         printing("hiddenoutput", [HIDE_INPUT_TAG]),
         printing("removedoutput", [REMOVE_CELL_TAG]),
         split,
+        new_code_cell(f"{TEXT_WIDTH_NAME} = 6.5", metadata={"tags": [HIDE_INPUT_TAG]}),
     ])
     nbformat.write(nb, folder / "title_probe.ipynb")
     return folder
@@ -100,3 +101,20 @@ def test_consecutive_prints_in_one_block(probe):
     app.load_config_file()
     tex, _ = LatexExporter(config=app.config).from_filename(str(probe / "title_probe.ipynb"))
     assert re.search(r"partone\n\s*parttwo", tex)
+
+
+def latex_of(cells):
+    from nbconvert import LatexExporter
+    from nbconvert.nbconvertapp import NbConvertApp
+    app = NbConvertApp()
+    app.load_config_file()
+    return LatexExporter(config=app.config).from_notebook_node(
+        new_notebook(cells=cells))[0]
+
+
+def test_text_width_comes_from_the_notebook():
+    """The notebook names the text width once; the template reads it, and a
+    notebook without it fails loudly instead of getting some default."""
+    tex = latex_of([new_code_cell(f"x = 1\n{TEXT_WIDTH_NAME} = 5.5  # inches")])
+    assert re.search(r"\\geometry\{[^}]*textwidth=5\.5in", tex)
+    assert "\\errmessage" in latex_of([new_code_cell("x = 1")])

@@ -24,7 +24,7 @@ import hand_in
 from definitions import load_definitions
 from notebook import Stopped, execute
 from project import (DIGEST_PREFIX, EXPORT_TAG, HAND_IN, NOTEBOOK, PDF, STEM,
-                     SUBMISSION, pdf_notebook_digest, sha256)
+                     SUBMISSION, TEXT_WIDTH_NAME, pdf_notebook_digest, sha256)
 from run_notebook import main
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
@@ -364,6 +364,7 @@ def test_kernel_gets_config_dirs_when_home_is_not_writable(tmp_path, monkeypatch
 def project(folder, *cells):
     """A project folder with a small notebook named NOTEBOOK, its code cells
     stored as executed (each printing 42)."""
+    cells += (new_code_cell(f"{TEXT_WIDTH_NAME} = 6.5"),)  # the template reads it
     for count, cell in enumerate((c for c in cells if c.cell_type == "code"), 1):
         cell.execution_count = count
         cell.outputs = [new_output("stream", name="stdout", text="42\n")]

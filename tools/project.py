@@ -16,6 +16,9 @@ NOTEBOOK = "hw2.ipynb"
 STEM = Path(NOTEBOOK).stem
 PDF = f"{STEM}.pdf"
 TEMPLATE = ROOT / "tools" / "hw2_pdf.tex.j2"
+# The notebook names its text width in inches as `TEXT_WIDTH = <number>` in a
+# code cell; the template sets the PDF's text width from there
+TEXT_WIDTH_NAME = "TEXT_WIDTH"
 FIGURES = "figures"  # the notebook writes FIGURES/*.pdf
 SUBMISSION = "submission"
 HAND_IN = (NOTEBOOK, PDF)  # exactly what submission/ holds
