@@ -89,18 +89,25 @@ def test_max_relative_error_edge_cases(hw2):
         hw2.max_relative_error([zero, zero], [zero])
 
 
-def test_mse_loss_refuses_mismatched_shapes(hw2):
-    Y = torch.zeros(3, 1, dtype=torch.float64)
-    with pytest.raises(ValueError, match=r"^Y_hat must be of shape \(3, 1\)"):
-        hw2.mse_loss(torch.zeros(1, 3, dtype=torch.float64), Y)
+def test_mse_loss_is_the_mean_over_samples_of_squared_norms(hw2):
+    Y = torch.zeros(3, 2, dtype=torch.float64)
     assert hw2.mse_loss(Y + 2, Y).item() == 12.0  # (1/N) sum of squares
 
 
-def test_overflowing_inputs_raise_instead_of_inf(hw2):
+def test_numpy_inputs_are_converted(hw2):
     g, g_prime = hw2.ACTIVATIONS["tanh"]
     X, Y, Ws, bs = hw2.random_residual_problem(3, seed=4)
-    with pytest.raises(ValueError, match=r"overflow"):
-        hw2.residual_mlp_grads(X * 1e300, Y, Ws, bs, g, g_prime)
+    reference = hw2.residual_mlp_grads(X, Y, Ws, bs, g, g_prime)
+    as_numpy = hw2.residual_mlp_grads(X.numpy(), Y.numpy(),
+                                      [W.numpy() for W in Ws], bs, g, g_prime)
+    for ours, ref in zip(sum(as_numpy, []), sum(reference, [])):
+        assert torch.equal(ours, ref)
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.0])
+def test_random_problem_needs_a_depth_of_one_or_more(hw2, k):
+    with pytest.raises((ValueError, TypeError), match=r"^k must be"):
+        hw2.random_residual_problem(k)
 
 
 def replace(name, make):
@@ -139,7 +146,7 @@ def replace_list_item(name, index, make):
     (replace("Ws", lambda Ws: Ws[0]), TypeError,
      r"^Ws and bs must be lists of tensors"),
     (replace("bs", lambda bs: bs[:2]), ValueError,
-     r"k biases, got 3 and 2"),
+     r"^Ws and bs must be k >= 1 weights and k biases, got 3 and 2"),
 ])
 def test_bad_input_names_the_argument(hw2, change, error, message):
     g, g_prime = hw2.ACTIVATIONS["tanh"]

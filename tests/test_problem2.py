@@ -170,14 +170,14 @@ NORMALIZED = transforms.Normalize((0.1307,), (0.3081,))(
      r"^image must be of shape \(28, 28\) or \(1, 28, 28\)"),
     (torch.zeros(28, 28, dtype=torch.int32), TypeError,
      r"uint8 or floating point, got torch.int32"),
-    (pil_of(np.uint16), TypeError, "mode 'I;16'"),  # 16-bit grayscale
-    (pil_of(np.float32), TypeError, "mode 'F'"),
-    (pil_of(np.uint8, "RGB"), TypeError, "mode 'RGB'"),
+    (pil_of(np.uint16), ValueError, "mode 'I;16'"),  # 16-bit grayscale
+    (pil_of(np.float32), ValueError, "mode 'F'"),
+    (pil_of(np.uint8, "RGB"), ValueError, "mode 'RGB'"),
     (torch.full((28, 28), 2.0), ValueError, r"in \[0, 1\]"),
     (NORMALIZED, ValueError, r"undo Normalize"),  # Normalize was applied
     (torch.full((28, 28), float("nan")), ValueError, r"in \[0, 1\]"),
     (torch.zeros(32, 32, dtype=torch.uint8), ValueError, r"got \(32, 32\)"),
-    (Image.new("L", (32, 32)), ValueError, r"of size \(28, 28\)"),
+    (Image.new("L", (32, 32)), ValueError, r"28 x 28 .*size \(32, 32\)"),
 ])
 def test_bad_base_item_raises(hw2, bad, error, message):
     with pytest.raises(error, match=message):
@@ -191,6 +191,7 @@ def test_bad_base_item_raises(hw2, bad, error, message):
     (-1, ValueError, r"got \[-1\]"),
     ("5", TypeError, r"^label must be numeric labels, got str"),
     (True, TypeError, r"^label must be numeric labels, got bool"),
+    (torch.tensor([3, 4]), ValueError, r"^label must be one integer, got 2 values"),
 ])
 def test_bad_label_raises(hw2, label, error, message):
     image = Image.fromarray(random_digits(1)[0])
@@ -206,19 +207,22 @@ def test_integral_labels_of_any_type_are_ints(hw2, label):
     assert y == 3 and type(y) is int
 
 
-@pytest.mark.parametrize("augment, error, message", [
-    # a numpy array of uint8 0..255 next to a float 0..1 original
-    (lambda pil: np.asarray(pil), TypeError, r"float tensor .*ndarray"),
-    (transforms.PILToTensor(), TypeError, r"torch.uint8"),
-    (transforms.Compose([transforms.ToTensor(),
-                         transforms.Normalize((0.5,), (0.5,))]),
-     ValueError, r"in \[0, 1\]"),
+@pytest.mark.parametrize("index, message", [
+    (slice(0, 2), r"^index must be one int \(for batches use a DataLoader\), got slice"),
+    (1.0, r"^index must be one int .*got float"),
+    (torch.tensor([0, 1]), r"^index must be one int .*got Tensor"),
 ])
-def test_views_that_are_not_unit_floats_are_refused(hw2, pil_base, augment,
-                                                    error, message):
-    with pytest.raises(error, match=r"^augment_transform's output must be"
-                       r".*" + message):
-        hw2.MNISTTwoView(pil_base, augment_transform=augment)[0]
+def test_index_is_one_int(hw2, pil_base, index, message):
+    with pytest.raises(TypeError, match=message):
+        hw2.MNISTTwoView(pil_base)[index]
+    assert hw2.MNISTTwoView(pil_base)[torch.tensor(2)][2] == pil_base[2][1]
+
+
+def test_base_item_must_be_a_pair(hw2):
+    image = Image.fromarray(random_digits(1)[0])
+    with pytest.raises(TypeError, match=r"^base_dataset\[index\] must be an "
+                       r"\(image, label\) pair, got tuple"):
+        hw2.MNISTTwoView(ListDataset([(image, 1, "extra")]))[0]
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -317,25 +321,37 @@ def test_damaged_extracted_file_without_gz(hw2, tmp_path):
     assert labels.exists()  # the user's file is left for the user
 
 
-def test_grid_two_examples_per_row_with_labels(hw2, pil_base, tmp_path,
-                                               monkeypatch):
-    """8 examples as 4 rows of 2, each original | x(1) | x(2), the label
-    under each original, tiles of at least 0.8 in, saved as PDF."""
-    monkeypatch.setattr(hw2, "FIGURES", tmp_path)
-    monkeypatch.setattr(hw2.plt, "show", lambda: None)
+def test_grid_is_8_by_3_with_labels_under_the_originals(hw2, pil_base,
+                                                       monkeypatch):
+    """One row per example: original | x^(1) | x^(2), headed once, the
+    label under each original, tiles of 0.7 in or more, on one page."""
+    figures = []
+    monkeypatch.setattr(hw2, "save_figure", lambda fig, name: figures.append(fig))
     loader = DataLoader(hw2.MNISTTwoView(pil_base, return_original=True),
                         batch_size=8)
     x0, x1, x2, y = next(iter(loader))
-    fig = hw2.show_two_view_batch(x0, x1, x2, y, name="grid")
-    axes = np.array(fig.axes).reshape(4, 6)
-    originals = axes[:, [0, 3]].ravel()
-    assert [ax.get_xlabel() for ax in originals] == [
-        f"label {int(label)}" for label in y]
-    assert all(ax.get_title() == "original" for ax in originals)
-    assert [len(ax.get_images()) for ax in axes.ravel()] == [1] * 24
+    hw2.show_two_view_batch(x0, x1, x2, y)
+    (fig,) = figures
+    (ax,) = fig.axes
+    images = ax.get_images()
+    assert len(images) == 24
+    lefts = sorted({im.get_extent()[0] for im in images})
+    tops = sorted({im.get_extent()[3] for im in images})
+    assert len(lefts) == 3 and len(tops) == 8  # 8 rows x 3 columns
+    originals = sorted((im for im in images if im.get_extent()[0] == lefts[0]),
+                       key=lambda im: im.get_extent()[3])
+    labels = sorted((t for t in ax.texts if t.get_text().startswith("label ")),
+                    key=lambda t: t.get_position()[1])
+    assert [t.get_text() for t in labels] == [f"label {int(v)}" for v in y]
+    for image, label, original in zip(originals, labels, x0):
+        left, right, bottom, top = image.get_extent()  # y grows downwards
+        x, y_label = label.get_position()
+        assert left < x < right and bottom < y_label < bottom + 0.5  # under it
+        assert torch.equal(torch.from_numpy(image.get_array().data), original[0])
+    headers = {t.get_text() for t in ax.texts}
+    assert {"original", "$x^{(1)}$", "$x^{(2)}$"} <= headers
     width, height = fig.get_size_inches()
-    tile = axes[0, 0].get_position().width * width
-    assert tile >= 0.8 and height <= 9  # within one page
-    assert fig.get_suptitle()
-    assert (tmp_path / "grid.pdf").read_bytes().startswith(b"%PDF")
+    x_range = ax.get_xlim()[1] - ax.get_xlim()[0]
+    tile = width / x_range  # one tile is one data unit
+    assert tile >= 0.7 and height <= 9  # within one page
     hw2.plt.close(fig)
