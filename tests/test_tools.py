@@ -1,5 +1,6 @@
 """tools/: how the build executes, saves and loads notebooks, one build at a
 time, and assembles submission/ as one unit."""
+import ast
 import fcntl
 import json
 import os
@@ -481,3 +482,32 @@ def test_gitignore_covers_the_notebooks_exports(root):
     run = subprocess.run(["git", "check-ignore", "--no-index", *names], cwd=root,
                          capture_output=True, text=True)
     assert run.stdout.split() == names
+
+
+def tool_imports():
+    """{module of tools/: the modules of tools/ it imports, anywhere in it}."""
+    names = {path.stem for path in TOOLS.glob("*.py")}
+    graph = {}
+    for path in TOOLS.glob("*.py"):
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module.split(".")[0])
+        graph[path.stem] = imported & names
+    return graph
+
+
+def test_tool_imports_run_one_way():
+    """No circle among tools/ modules; the command run_notebook is imported
+    by none of them."""
+    graph = tool_imports()
+    assert "notebook" in graph["run_notebook"] and "project" in graph["notebook"]
+    assert [name for name, imported in graph.items() if "run_notebook" in imported] == []
+    left = dict(graph)
+    while left:  # take away modules that import nothing left, until none remain
+        leaves = [name for name, imported in left.items() if not imported & left.keys()]
+        assert leaves, f"import circle among {sorted(left)}"
+        for name in leaves:
+            del left[name]

@@ -24,7 +24,7 @@ from pathlib import Path
 from latex_log import errors
 from project import (DIGEST_PREFIX, HAND_IN, KEYWORDS_RESOURCE, PDF, STEM,
                      SUBMISSION, TEMPLATE, NotANotebook, pdf_notebook_digest, read_notebook,
-                     sha256)
+                     run_digest, sha256)
 
 
 class Failed(Exception):
@@ -125,9 +125,8 @@ def replace_folder(folder, files):
 
 
 def build(notebook, stamp, inputs):
-    from run_notebook import digest
     data, nb = read_notebook(notebook)
-    if stamp and (not stamp.is_file() or stamp.read_text().strip() != digest(nb, inputs)):
+    if stamp and (not stamp.is_file() or stamp.read_text().strip() != run_digest(nb, inputs)):
         raise Failed(f"{notebook} changed after it ran (its code or outputs are not "
                      "those of the run): run the build again")
     build_dir = stamp.parent if stamp else Path(notebook).resolve().parent / "build"

@@ -24,8 +24,7 @@ from nbclient.exceptions import DeadKernelError
 from nbformat.validator import MissingIDFieldWarning
 from traitlets import default
 
-from project import code_cells, read_notebook
-from run_notebook import check_loopback
+from project import check_loopback, code_cells, read_notebook
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # The kernel the stored notebook names, whichever one it was run with
