@@ -347,17 +347,48 @@ def test_no_loopback_network_fails_at_once(tmp_path):
     assert time.monotonic() - start < 20
 
 
-def test_kernel_gets_config_dirs_when_home_is_not_writable(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path / "no-home"))
-    for name in ("MPLCONFIGDIR", "IPYTHONDIR"):
+FONT_CACHE_PROBE = """import glob, matplotlib
+cache = matplotlib.get_cachedir()
+print(len(glob.glob(cache + '/fontlist-*.json')), cache)
+import matplotlib.pyplot"""
+
+
+@pytest.mark.parametrize("home", ["empty", "missing", "cache-is-a-file"])
+def test_font_cache_is_built_before_the_first_cell(tmp_path, monkeypatch, home):
+    """A fresh HOME (a new container), none, or one where Matplotlib cannot
+    write: its font cache is built before the first cell runs (built by a
+    cell, on a busy machine, it logs to stderr), where the kernel finds it."""
+    home_dir, scratch = tmp_path / "home", tmp_path / "scratch"
+    if home != "missing":
+        home_dir.mkdir()
+    if home == "cache-is-a-file":
+        (home_dir / ".cache").write_text("")
+    monkeypatch.setenv("HOME", str(home_dir))
+    for name in ("MPLCONFIGDIR", "IPYTHONDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
         monkeypatch.delenv(name, raising=False)
-    path = write(tmp_path / "nb.ipynb", new_code_cell(
-        "import os, matplotlib\nprint(os.environ['MPLCONFIGDIR'])"))
-    nb = execute(path, scratch=tmp_path / "scratch")
-    [output] = nb.cells[0].outputs
-    assert output.name == "stdout"  # no warning on stderr
-    assert output.text == f"{tmp_path / 'scratch' / 'mplconfig'}\n"
-    assert not (tmp_path / "no-home").exists()
+    path = write(tmp_path / "nb.ipynb", new_code_cell(FONT_CACHE_PROBE))
+    nb = execute(path, scratch=scratch)
+    cache = home_dir / ".cache" / "matplotlib" if home == "empty" else scratch / "mplconfig"
+    assert [(o.name, o.text) for o in nb.cells[0].outputs] == [("stdout", f"1 {cache}\n")]
+    assert home_dir.exists() == (home != "missing")
+
+
+def test_text_on_stderr_stops_the_run_naming_the_cell(tmp_path):
+    """A warning would be printed in the PDF: the run fails, the file and
+    the stamp stay as they were."""
+    path = write(tmp_path / "nb.ipynb", new_code_cell("x = 1"),
+                 new_code_cell("import sys\nprint('careful', file=sys.stderr)"))
+    before = path.read_bytes()
+    stamp = tmp_path / "build" / "stamp"
+    run = subprocess.run(RUN_NOTEBOOK + [str(path), "--stamp", str(stamp)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        f"{path}: cell [2] (import sys) wrote to stderr: careful",
+        "The PDF would show it, so the file is unchanged: make that cell print "
+        "nothing to stderr (fix or silence the warning), then run the build again."]
+    assert path.read_bytes() == before
+    assert not stamp.exists()
 
 
 # submission/ as one unit (tools/hand_in.py)

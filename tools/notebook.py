@@ -30,6 +30,10 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # The kernel the stored notebook names, whichever one it was run with
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)",
               "language": "python"}
+# Builds Matplotlib's font cache (if missing) in the kernel's environment,
+# before any cell runs: built by the kernel, it takes seconds and Matplotlib
+# logs "building the font cache" into the cell's outputs.
+WARM_UP = (sys.executable, "-c", "import matplotlib.font_manager")
 # nbclient logs the errors it raises; the build reports them once.
 LOG = logging.getLogger("hw2.nbclient")
 LOG.addFilter(lambda record: record.levelno < logging.ERROR)
@@ -62,11 +66,13 @@ class ThisPythonKernelManager(AsyncKernelManager):
 
 
 class Client(NotebookClient):
-    """A NotebookClient that remembers the code cell it is running and, on
-    SIGINT or SIGTERM, kills the kernel: execution then ends as it does when
-    the kernel dies, and nbclient cleans up."""
+    """A NotebookClient that builds Matplotlib's font cache while the kernel
+    starts, remembers the code cell it is running and, on SIGINT or SIGTERM,
+    kills the kernel: execution then ends as it does when the kernel dies,
+    and nbclient cleans up."""
 
     running = None  # (execution count, cell) of the code cell being run
+    warming = None  # the process that builds Matplotlib's font cache
     stopped_by = None  # the signal that stopped execution
 
     async def async_start_new_kernel(self, **kwargs):
@@ -74,7 +80,13 @@ class Client(NotebookClient):
         with contextlib.suppress(RuntimeError):  # not the main thread
             for signum in STOP_SIGNALS:
                 loop.add_signal_handler(signum, self.stop, signum)
-        await super().async_start_new_kernel(**kwargs)
+        self.warming = await asyncio.create_subprocess_exec(
+            *WARM_UP, env=kwargs.get("env"), stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        try:  # the kernel starts meanwhile
+            await super().async_start_new_kernel(**kwargs)
+        finally:  # no cell runs before the cache is built
+            await self.warming.wait()
         if self.stopped_by:  # it came while the kernel started
             await self.km.signal_kernel(signal.SIGKILL)
 
@@ -86,6 +98,9 @@ class Client(NotebookClient):
     def stop(self, signum):
         if self.stopped_by is None:
             self.stopped_by = signum
+            if self.warming is not None and self.warming.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    self.warming.kill()
             if self.km is not None and self.km.has_kernel:
                 asyncio.ensure_future(self.km.signal_kernel(signal.SIGKILL))
 
@@ -96,8 +111,7 @@ class Client(NotebookClient):
         if self.running is None:
             return f"{what} while starting the kernel"
         count, cell = self.running
-        line = next((s for s in cell.source.splitlines() if s.strip()), "")
-        return f"{what} in cell [{count}] ({line.strip()[:50]})"
+        return f"{what} in cell [{count}] ({first_line(cell)})"
 
 
 def run_cells(client, path, env, stop_on_signals):
@@ -130,16 +144,55 @@ def run_cells(client, path, env, stop_on_signals):
 
 
 def kernel_env(scratch):
-    """The kernel's environment: when HOME is not writable, Matplotlib's and
-    IPython's config dirs under scratch (else they warn into the outputs)."""
+    """The kernel's environment: Matplotlib's and IPython's config dirs under
+    scratch where their defaults are not writable (else they warn into the
+    outputs and Matplotlib rebuilds its font cache at every run)."""
     env = dict(os.environ)
     home = Path(os.path.expanduser("~"))
-    if not os.access(home, os.W_OK):
-        for name, sub in (("MPLCONFIGDIR", "mplconfig"), ("IPYTHONDIR", "ipython")):
-            if name not in env:
-                (Path(scratch) / sub).mkdir(parents=True, exist_ok=True)
-                env[name] = str(Path(scratch, sub).resolve())
+    home_ok = home.is_dir() and os.access(home, os.W_OK)
+    usable = {"MPLCONFIGDIR": home_ok and all(map(can_write, matplotlib_dirs(home))),
+              "IPYTHONDIR": home_ok}
+    for name, sub in (("MPLCONFIGDIR", "mplconfig"), ("IPYTHONDIR", "ipython")):
+        if name not in env and not usable[name]:
+            (Path(scratch) / sub).mkdir(parents=True, exist_ok=True)
+            env[name] = str(Path(scratch, sub).resolve())
     return env
+
+
+def matplotlib_dirs(home):
+    """Matplotlib's default config and cache dirs (see its get_configdir
+    and get_cachedir), when MPLCONFIGDIR is not set."""
+    if not sys.platform.startswith(("linux", "freebsd")):
+        return [home / ".matplotlib"]
+    return [Path(os.environ.get(xdg) or home / default, "matplotlib")
+            for xdg, default in (("XDG_CONFIG_HOME", ".config"),
+                                 ("XDG_CACHE_HOME", ".cache"))]
+
+
+def can_write(path):
+    """path is a writable folder, or could be made as one."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path.is_dir() and os.access(path, os.W_OK)
+
+
+def check_no_stderr(nb, path):
+    """Stopped if a cell's stored output is text on stderr: the notebook
+    prints nothing there, so it is a warning (Matplotlib's, a library's)
+    that the PDF would show."""
+    for cell in code_cells(nb):
+        for output in cell.outputs:
+            if output.output_type == "stream" and output.name == "stderr":
+                text = " ".join(output.text.split())[:200]
+                raise Stopped(
+                    f"{path}: cell [{cell.execution_count}] ({first_line(cell)}) "
+                    f"wrote to stderr: {text}\nThe PDF would show it, so the file "
+                    "is unchanged: make that cell print nothing to stderr (fix or "
+                    "silence the warning), then run the build again.")
+
+
+def first_line(cell):
+    return next((s.strip() for s in cell.source.splitlines() if s.strip()), "")[:50]
 
 
 def execute(path, workdir=None, timeout=900, aside=None, stop_on_signals=False,
@@ -151,7 +204,8 @@ def execute(path, workdir=None, timeout=900, aside=None, stop_on_signals=False,
     raises NotANotebook and a machine without loopback network NoLoopback
     before anything runs; a failing cell raises
     nbclient's CellExecutionError, which shows that cell and its traceback;
-    a signal, a dead kernel or a failed save raises Stopped. The file is
+    a signal, a dead kernel, text on stderr or a failed save raises
+    Stopped. Matplotlib's font cache is built before the first cell. The file is
     rewritten only after a complete run and only if it still holds what the
     run read; otherwise the executed copy is saved in the folder `aside`
     (default: build/ next to the notebook) and Stopped says so.
@@ -170,6 +224,7 @@ def execute(path, workdir=None, timeout=900, aside=None, stop_on_signals=False,
     scratch = scratch or Path(tempfile.gettempdir()) / f"hw2-kernel-{os.getuid()}"
     run_cells(client, path, kernel_env(scratch), stop_on_signals)
     merge_streams(nb)
+    check_no_stderr(nb, path)
     nb.metadata.pop("widgets", None)
     nb.metadata.kernelspec = KERNELSPEC
     nbformat.validate(nb)
