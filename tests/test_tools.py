@@ -25,7 +25,7 @@ import hand_in
 from definitions import load_definitions
 from notebook import Stopped, execute
 from project import (DIGEST_PREFIX, EXPORT_TAG, HAND_IN, NOTEBOOK, PDF, STEM,
-                     SUBMISSION, pdf_notebook_digest, sha256)
+                     SUBMISSION, pdf_notebook_digest, pdf_pages, pdf_text, sha256)
 from run_notebook import main
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
@@ -503,6 +503,61 @@ def test_a_latex_error_names_the_cell(tmp_path):
     assert "Undefined control sequence" in message
     assert len(message.splitlines()) <= 4
     assert not (tmp_path / SUBMISSION).exists()
+
+
+# build/derivations.pdf judged by content (tools/derivations.py)
+
+def tex(folder, body):
+    """folder/d.tex, a one-page LaTeX document around body."""
+    path = folder / "d.tex"
+    path.write_text("\\documentclass{article}\n\\begin{document}\n"
+                    f"{body}\n\\end{{document}}\n")
+    return path
+
+
+def compile_tex(source):
+    """tools/derivations.py on source, into build/ beside it: (exit code,
+    stdout + stderr)."""
+    run = subprocess.run([sys.executable, str(TOOLS / "derivations.py"), str(source),
+                          str(source.parent / "build")],
+                         capture_output=True, text=True, timeout=120)
+    return run.returncode, run.stdout + run.stderr
+
+
+def test_a_truncated_derivations_pdf_is_compiled_again(tmp_path):
+    source = tex(tmp_path, "First version.")
+    pdf = tmp_path / "build" / "d.pdf"
+    assert compile_tex(source) == (0, "compiled d.tex to build/d.pdf\n")
+    whole = pdf.read_bytes()
+    pdf.write_bytes(whole[:len(whole) // 2])  # as a build killed while writing leaves it
+    os.utime(pdf, (time.time() + 60,) * 2)  # newer than everything
+    assert compile_tex(source) == (0, "compiled d.tex to build/d.pdf\n")
+    assert pdf_pages(pdf) == 1 and "First version." in pdf_text(pdf)
+    assert compile_tex(source) == (0, "")  # now current: not compiled again
+
+
+def test_an_older_derivations_source_restored_is_compiled(tmp_path):
+    """cp -p of an older version (its mtime older than the PDF's)."""
+    backup = tex(tmp_path, "Old words.").rename(tmp_path / "backup.tex")
+    os.utime(backup, (1, 1))
+    source = tex(tmp_path, "New words.")
+    assert compile_tex(source)[0] == 0
+    shutil.copy2(backup, source)
+    pdf = tmp_path / "build" / "d.pdf"
+    assert compile_tex(source) == (0, "compiled d.tex to build/d.pdf\n")
+    assert "Old words." in pdf_text(pdf)
+
+
+def test_a_latex_error_in_the_derivations_names_its_line(tmp_path):
+    source = tex(tmp_path, "Fine.")
+    assert compile_tex(source)[0] == 0
+    before = (tmp_path / "build" / "d.pdf").read_bytes()
+    tex(tmp_path, "Vectors in $\\R^n$.")
+    log = tmp_path / "build" / "d.log"
+    assert compile_tex(source) == (1, "LaTeX error at d.tex:3: Undefined control "
+                                   f"sequence. (Vectors in $\\R)\n  full log: {log}\n")
+    assert (tmp_path / "build" / "d.pdf").read_bytes() == before
+    assert compile_tex(source)[0] == 1  # not current: compiled (and failing) again
 
 
 def test_gitignore_covers_the_notebooks_exports(root):

@@ -10,7 +10,6 @@ import contextlib
 import logging
 import os
 import signal
-import stat
 import sys
 import tempfile
 import warnings
@@ -24,9 +23,9 @@ from nbclient.exceptions import DeadKernelError
 from nbformat.validator import MissingIDFieldWarning
 from traitlets import default
 
+from files import STOP_SIGNALS, write_atomic
 from project import check_loopback, code_cells, read_notebook
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # The kernel the stored notebook names, whichever one it was run with
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)",
               "language": "python"}
@@ -276,49 +275,3 @@ def save_if_unchanged(nb, path, read):
     """Save nb at path atomically if the file still holds the bytes `read`;
     False (nothing written) if someone saved another version meanwhile."""
     return write_atomic(path, serialize(nb), expect=read)
-
-
-def write_atomic(path, text, expect=None):
-    """Replace the file at path by one holding text, all or nothing: a full
-    disk, a crash or a signal leaves the old file and no temporary one.
-    With expect (bytes), replace only a file that still holds them; returns
-    whether it wrote."""
-    path = Path(os.path.realpath(path))
-    mode = file_mode(path)
-    with signals_held():
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                file.write(text)
-                file.flush()
-                os.fsync(file.fileno())
-            os.chmod(tmp, mode)
-            if expect is not None and path.read_bytes() != expect:
-                os.unlink(tmp)
-                return False
-            os.replace(tmp, path)
-            return True
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-
-
-def file_mode(path):
-    """The permission bits of path, or those a new file gets."""
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-@contextlib.contextmanager
-def signals_held():
-    """Hold SIGINT and SIGTERM back (until the block ends)."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)

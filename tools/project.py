@@ -19,6 +19,8 @@ PDF = f"{STEM}.pdf"
 TEMPLATE = ROOT / "tools" / "hw2_pdf.tex.j2"
 FIGURES = "figures"  # the notebook writes FIGURES/*.pdf
 SUBMISSION = "submission"
+BUILD = "build"  # build products, beside the notebook
+DERIVATIONS = "derivations.tex"  # compiled to BUILD/derivations.pdf
 HAND_IN = (NOTEBOOK, PDF)  # exactly what submission/ holds
 PAGE_LIMIT = 12  # pages of the hand-in PDF
 

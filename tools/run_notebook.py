@@ -24,7 +24,8 @@ def run(notebook, stamp, inputs):
     """Execute the notebook and write the stamp; on failure exit with one
     message."""
     from nbclient.exceptions import CellExecutionError
-    from notebook import Stopped, execute, serialize, write_atomic
+    from files import write_atomic
+    from notebook import Stopped, execute, serialize
     try:
         build = stamp.parent if stamp else None
         nb = execute(notebook, aside=build, scratch=build, stop_on_signals=True)
