@@ -1,6 +1,7 @@
 """tools/: how the build executes, saves and loads notebooks, one build at a
 time, and assembles submission/ as one unit."""
 import ast
+import errno
 import fcntl
 import json
 import os
@@ -25,7 +26,8 @@ import hand_in
 from definitions import load_definitions
 from notebook import Stopped, execute
 from project import (DIGEST_PREFIX, EXPORT_TAG, HAND_IN, NOTEBOOK, PDF, STEM,
-                     SUBMISSION, pdf_notebook_digest, pdf_pages, pdf_text, sha256)
+                     SUBMISSION, pdf_notebook_digest, pdf_pages, pdf_text, run_digest,
+                     sha256)
 from run_notebook import main
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
@@ -305,6 +307,10 @@ CONFLICTED = """{
      "nbformat is None, not 4"),
     ('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
      "it has no code cells"),
+    ('{"cells": [{"cell_type": "code", "source": "1"}], "metadata": {}, "nbformat": 4}',
+     '"nbformat_minor" is missing or not a number'),
+    ('{"cells": [{"cell_type": "code", "source": "1"}], "nbformat": 4, "nbformat_minor": 5}',
+     '"metadata" is missing'),
 ])
 def test_an_invalid_notebook_is_refused_untouched(tmp_path, text, why):
     path = tmp_path / "nb.ipynb"
@@ -425,9 +431,9 @@ def exports(monkeypatch):
     notebook's digest, as the template does (no LaTeX: fast); the calls."""
     calls = []
 
-    def export(data, folder, pdf, log):
+    def export(data, folder, log):
         calls.append(sha256(data))
-        pdf.write_bytes(tiny_pdf(DIGEST_PREFIX + sha256(data)))
+        return tiny_pdf(DIGEST_PREFIX + sha256(data))
     monkeypatch.setattr(hand_in, "export", export)
     return calls
 
@@ -490,6 +496,48 @@ def test_a_truncated_pdf_is_exported_again(copy_of_built, exports):
     assert pdf_notebook_digest(submitted) == sha256(path.read_bytes())
     assert submitted.read_bytes().rstrip().endswith(b"%%EOF")
     assert len(exports) == 2
+
+
+def test_a_notebook_jupyter_would_reject_fails_in_one_line(tmp_path, capsys):
+    """Valid JSON with cells, but not what the nbformat schema allows (a
+    code cell without outputs): one line, not nbconvert's traceback."""
+    path = project(tmp_path, new_code_cell("x = 1"))
+    nb = json.loads(path.read_text())
+    del nb["cells"][0]["outputs"]
+    path.write_text(json.dumps(nb))
+    with pytest.raises(SystemExit):
+        hand_in.main([str(path)])
+    assert capsys.readouterr().err == ""
+    with pytest.raises(SystemExit) as exit:
+        hand_in.main([str(path)])
+    assert str(exit.value) == (f"{path}: not a valid notebook ('outputs' is a required "
+                               "property); save it from Jupyter, then run make pdf again")
+
+
+def enospc(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+@pytest.mark.parametrize("module, name, written", [
+    (os, "fsync", f"build/{PDF}"),  # the export's PDF: write_atomic's last write
+    (shutil, "copyfile", f"{SUBMISSION}/")])  # the PDF copied into the new hand-in
+def test_a_full_disk_fails_in_one_line_and_leaves_no_temp_file(
+        copy_of_built, monkeypatch, module, name, written):
+    path = copy_of_built
+    previous = hand_in_files(path.parent)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(new_markdown_cell("an edit"))  # to be exported again
+    nbformat.write(nb, path)
+    (path.parent / "build" / "stamp").write_text(run_digest(json.loads(path.read_text()), []))
+    listing = sorted(path.parent.rglob("*"))
+    monkeypatch.chdir(path.parent)
+    monkeypatch.setattr(module, name, enospc)
+    with pytest.raises(SystemExit) as exit:
+        hand_in.main([NOTEBOOK, "--stamp", "build/stamp"])
+    assert str(exit.value) == (f"{NOTEBOOK}: disk full while writing {written}; "
+                               "free space and run make pdf again")
+    assert hand_in_files(path.parent) == previous
+    assert sorted(path.parent.rglob("*")) == listing
 
 
 def test_a_latex_error_names_the_cell(tmp_path):
@@ -558,6 +606,32 @@ def test_a_latex_error_in_the_derivations_names_its_line(tmp_path):
                                    f"sequence. (Vectors in $\\R)\n  full log: {log}\n")
     assert (tmp_path / "build" / "d.pdf").read_bytes() == before
     assert compile_tex(source)[0] == 1  # not current: compiled (and failing) again
+
+
+def test_ctrl_c_during_the_build_says_what_submission_holds(tmp_path, root):
+    """Ctrl-C (SIGINT to the build's process group, as a terminal sends it)
+    while the locked build runs: `make pdf` still says what submission/ holds."""
+    path = project(tmp_path, new_code_cell("print(42)"))
+    (tmp_path / SUBMISSION).mkdir()
+    shutil.copy2(path, tmp_path / SUBMISSION / NOTEBOOK)
+    started = tmp_path / "started"
+    # In place of `make hand-in` under the lock: one that Ctrl-C interrupts
+    locked = (f"{sys.executable} {TOOLS / 'lock.py'} {tmp_path / '.lock'} "
+              f"sh -c 'touch {started}; exec sleep 60' sh")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    build = subprocess.Popen(
+        ["make", "-s", "-C", str(root), "pdf", f"PYTHON={sys.executable}",
+         f"NOTEBOOK={path}", f"LOCKED={locked}"], env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not started.exists():
+        assert time.monotonic() < deadline and build.poll() is None, build.stderr.read()
+        time.sleep(0.05)
+    os.killpg(build.pid, signal.SIGINT)
+    _, stderr = build.communicate(timeout=30)
+    assert build.returncode != 0
+    assert hand_in.status(path) in stderr.splitlines()
+    assert hand_in.status(path).startswith(f"{SUBMISSION}/ still holds the previous build")
 
 
 def test_gitignore_covers_the_notebooks_exports(root):

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from latex_log import describe
-from files import write_atomic
+from files import write_atomic, write_failure
 from project import BUILD, DERIVATIONS, ROOT, sha256
 
 LATEXMK = ["latexmk", "-xelatex", "-interaction=nonstopmode", "-halt-on-error",
@@ -75,8 +75,7 @@ def main(argv):
     except KeyboardInterrupt:
         sys.exit(f"{source.name}: LaTeX interrupted")
     except OSError as error:
-        sys.exit(f"{source.name}: not compiled: {error.strerror or error} "
-                 f"({error.filename or build_dir})")
+        sys.exit(f"{source.name}: {write_failure(error.filename or build_dir, error)}")
     if done:
         print(done)
 

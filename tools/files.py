@@ -1,5 +1,6 @@
 """Files written all or nothing (standard library only)."""
 import contextlib
+import errno
 import os
 import signal
 import stat
@@ -33,6 +34,13 @@ def write_atomic(path, content, expect=None):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+
+
+def write_failure(path, error):
+    """The OSError that stopped writing path, as one line saying what to do."""
+    if error.errno == errno.ENOSPC:
+        return f"disk full while writing {path}; free space and run make pdf again"
+    return f"could not write {path} ({error.strerror or error}); run make pdf again"
 
 
 def file_mode(path):

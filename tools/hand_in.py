@@ -13,6 +13,7 @@ content, never by timestamps). submission/ is then replaced as a whole
 previous hand-in, and says so.
 """
 import argparse
+import contextlib
 import difflib
 import logging
 import os
@@ -21,6 +22,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from files import write_atomic, write_failure
 from latex_log import errors
 from project import (DIGEST_PREFIX, HAND_IN, KEYWORDS_RESOURCE, PDF, STEM,
                      SUBMISSION, TEMPLATE, NotANotebook, pdf_notebook_digest, read_notebook,
@@ -43,9 +45,9 @@ def valid_pdf(path, digest):
             and pdf_notebook_digest(path) == digest)
 
 
-def export(data, folder, pdf, log):
-    """Export the notebook bytes `data` to pdf (atomically), as `jupyter
-    nbconvert --to pdf` does with the same settings."""
+def export(data, folder, log):
+    """The PDF of the notebook bytes `data`, as `jupyter nbconvert --to pdf`
+    exports it with the same settings."""
     import nbformat
     from nbconvert import LatexExporter, PDFExporter
     from nbconvert.exporters.pdf import LatexFailed
@@ -60,13 +62,14 @@ def export(data, folder, pdf, log):
     try:
         body, _ = PDFExporter(config=app.config, log=quiet).from_notebook_node(
             nb, dict(resources))
+    except nbformat.ValidationError as error:  # what parse_notebook lets through
+        raise Failed(f"not a valid notebook ({error.message}); save it from "
+                     "Jupyter, then run make pdf again") from None
     except LatexFailed as failed:
         log.write_text(failed.output)
         tex, _ = LatexExporter(config=app.config).from_notebook_node(nb, dict(resources))
         raise Failed(latex_failure(nb, tex, failed.output, log)) from None
-    tmp = pdf.with_name(f".{pdf.name}.tmp")
-    tmp.write_bytes(body)
-    os.replace(tmp, pdf)
+    return body
 
 
 def latex_failure(nb, tex, log_text, log):
@@ -113,15 +116,28 @@ def replace_folder(folder, files):
     for stale in (new, old):
         shutil.rmtree(stale, ignore_errors=True)
     new.mkdir()
-    for name, content in files.items():
-        if isinstance(content, bytes):
-            (new / name).write_bytes(content)
-        else:
-            shutil.copyfile(content, new / name)
+    try:
+        for name, content in files.items():
+            if isinstance(content, bytes):
+                (new / name).write_bytes(content)
+            else:
+                shutil.copyfile(content, new / name)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
     if folder.exists():
         os.rename(folder, old)
     os.rename(new, folder)
     shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def writing(path):
+    """An OSError in the block (say a full disk) fails the build in one line."""
+    try:
+        yield
+    except OSError as error:
+        raise Failed(write_failure(path, error)) from None
 
 
 def build(notebook, stamp, inputs):
@@ -134,12 +150,15 @@ def build(notebook, stamp, inputs):
     pdf, key = build_dir / PDF, build_dir / f"{PDF}.key"
     if not (valid_pdf(pdf, sha256(data)) and key.is_file()
             and key.read_text() == export_key(data)):
-        export(data, Path(notebook).resolve().parent, pdf, build_dir / f"{STEM}.log")
-        key.write_text(export_key(data))
+        with writing(pdf):
+            body = export(data, Path(notebook).resolve().parent, build_dir / f"{STEM}.log")
+            write_atomic(pdf, body)
+            write_atomic(key, export_key(data))
     submission = Path(notebook).resolve().parent / SUBMISSION
     if is_current(submission, data, pdf):
         return f"{SUBMISSION}/ is up to date: {' '.join(HAND_IN)}"
-    replace_folder(submission, {HAND_IN[0]: data, PDF: pdf})
+    with writing(f"{SUBMISSION}/"):
+        replace_folder(submission, {HAND_IN[0]: data, PDF: pdf})
     return f"{SUBMISSION}/: {' '.join(HAND_IN)} (notebook sha256 {sha256(data)[:12]})"
 
 

@@ -68,6 +68,11 @@ def parse_notebook(text, path=NOTEBOOK):
         raise refuse("no list of cells")
     if nb.get("nbformat") != 4:
         raise refuse(f"nbformat is {nb.get('nbformat')!r}, not 4")
+    if not isinstance(nb.get("nbformat_minor"), int):
+        raise refuse('"nbformat_minor" is missing or not a number (Jupyter writes '
+                     '"nbformat_minor": 5 after "nbformat": 4)')
+    if not isinstance(nb.get("metadata"), dict):
+        raise refuse('"metadata" is missing or not an object')
     if not any(cell.get("cell_type") == "code" for cell in nb["cells"]):
         raise refuse("it has no code cells")
     return nb

@@ -24,7 +24,7 @@ def run(notebook, stamp, inputs):
     """Execute the notebook and write the stamp; on failure exit with one
     message."""
     from nbclient.exceptions import CellExecutionError
-    from files import write_atomic
+    from files import write_atomic, write_failure
     from notebook import Stopped, execute, serialize
     try:
         build = stamp.parent if stamp else None
@@ -37,8 +37,11 @@ def run(notebook, stamp, inputs):
     except KeyboardInterrupt:
         sys.exit(f"{notebook}: interrupted; the file is unchanged.")
     if stamp:
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(stamp, run_digest(json.loads(serialize(nb)), inputs) + "\n")
+        try:
+            stamp.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(stamp, run_digest(json.loads(serialize(nb)), inputs) + "\n")
+        except OSError as error:
+            sys.exit(f"{notebook}: {write_failure(stamp, error)}")
 
 
 def parse(argv):
