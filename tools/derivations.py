@@ -17,8 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from latex_log import describe
 from files import write_atomic, write_failure
+from latex_log import describe
 from project import BUILD, DERIVATIONS, ROOT, sha256
 
 LATEXMK = ["latexmk", "-xelatex", "-interaction=nonstopmode", "-halt-on-error",

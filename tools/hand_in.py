@@ -19,6 +19,7 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -150,8 +151,9 @@ def build(notebook, stamp, inputs):
     pdf, key = build_dir / PDF, build_dir / f"{PDF}.key"
     if not (valid_pdf(pdf, sha256(data)) and key.is_file()
             and key.read_text() == export_key(data)):
-        with writing(pdf):
+        with writing(f"the PDF in {tempfile.gettempdir()}"):  # where LaTeX runs
             body = export(data, Path(notebook).resolve().parent, build_dir / f"{STEM}.log")
+        with writing(pdf):
             write_atomic(pdf, body)
             write_atomic(key, export_key(data))
     submission = Path(notebook).resolve().parent / SUBMISSION
