@@ -12,8 +12,12 @@ EXECUTED := build/$(NAME).executed
 # What a run of the notebook depends on (their digest is in $(EXECUTED))
 RUN_INPUTS := requirements.txt tools/project.py tools/notebook.py \
     tools/run_notebook.py data figures
-# After a failed build: say what submission/ still holds
-SAY_STATUS = { $(PYTHON) tools/hand_in.py $(NOTEBOOK) --status; exit 1; }
+# After a failed or interrupted build: say what submission/ still holds
+STATUS = $(PYTHON) tools/hand_in.py $(NOTEBOOK) --status
+SAY_STATUS = { $(STATUS); exit 1; }
+# Ctrl-C reaches the whole build; the shell running it says the status then
+# (without the trap it would stop with the interrupted build, saying nothing)
+ON_INTERRUPT = trap '$(STATUS); exit 130' INT TERM
 
 .PHONY: pdf test e2e notebook setup venv system-deps export-config benchmark \
     clean lab python-check hand-in FORCE
@@ -23,7 +27,7 @@ SAY_STATUS = { $(PYTHON) tools/hand_in.py $(NOTEBOOK) --status; exit 1; }
 ##      submission/ together; compile derivations.tex to build/derivations.pdf
 ##      (each step only when its inputs changed)
 pdf: python-check
-	@$(LOCKED) hand-in || $(SAY_STATUS)
+	@$(ON_INTERRUPT); $(LOCKED) hand-in || $(SAY_STATUS)
 
 # The notebook and its PDF, read once, moved into submission/ as one unit
 hand-in: $(EXECUTED) build/derivations.pdf
@@ -34,10 +38,10 @@ hand-in: $(EXECUTED) build/derivations.pdf
 $(EXECUTED): FORCE | setup
 	@$(BIN)/python tools/run_notebook.py $(NOTEBOOK) --stamp $@ $(RUN_INPUTS)
 
-build/derivations.pdf: derivations.tex | setup
-	@latexmk -xelatex -interaction=nonstopmode -halt-on-error -quiet \
-	    -outdir=build derivations.tex >/dev/null 2>&1 || { \
-	    $(PYTHON) tools/latex_log.py build/derivations.log derivations.tex; exit 1; }
+# Compiled unless build/derivations.pdf is, by content, the PDF of today's
+# derivations.tex (their digests are in build/derivations.pdf.key)
+build/derivations.pdf: FORCE | setup
+	@$(PYTHON) tools/derivations.py
 
 ## test: build everything, then run the test suite
 test: pdf

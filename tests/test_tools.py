@@ -1,5 +1,7 @@
 """tools/: how the build executes, saves and loads notebooks, one build at a
 time, and assembles submission/ as one unit."""
+import ast
+import errno
 import fcntl
 import json
 import os
@@ -24,7 +26,8 @@ import hand_in
 from definitions import load_definitions
 from notebook import Stopped, execute
 from project import (DIGEST_PREFIX, EXPORT_TAG, HAND_IN, NOTEBOOK, PDF, STEM,
-                     SUBMISSION, TEXT_WIDTH_NAME, pdf_notebook_digest, sha256)
+                     SUBMISSION, TEXT_WIDTH_NAME, pdf_notebook_digest, pdf_pages,
+                     pdf_text, run_digest, sha256)
 from run_notebook import main
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
@@ -304,6 +307,10 @@ CONFLICTED = """{
      "nbformat is None, not 4"),
     ('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
      "it has no code cells"),
+    ('{"cells": [{"cell_type": "code", "source": "1"}], "metadata": {}, "nbformat": 4}',
+     '"nbformat_minor" is missing or not a number'),
+    ('{"cells": [{"cell_type": "code", "source": "1"}], "nbformat": 4, "nbformat_minor": 5}',
+     '"metadata" is missing'),
 ])
 def test_an_invalid_notebook_is_refused_untouched(tmp_path, text, why):
     path = tmp_path / "nb.ipynb"
@@ -346,17 +353,48 @@ def test_no_loopback_network_fails_at_once(tmp_path):
     assert time.monotonic() - start < 20
 
 
-def test_kernel_gets_config_dirs_when_home_is_not_writable(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path / "no-home"))
-    for name in ("MPLCONFIGDIR", "IPYTHONDIR"):
+FONT_CACHE_PROBE = """import glob, matplotlib
+cache = matplotlib.get_cachedir()
+print(len(glob.glob(cache + '/fontlist-*.json')), cache)
+import matplotlib.pyplot"""
+
+
+@pytest.mark.parametrize("home", ["empty", "missing", "cache-is-a-file"])
+def test_font_cache_is_built_before_the_first_cell(tmp_path, monkeypatch, home):
+    """A fresh HOME (a new container), none, or one where Matplotlib cannot
+    write: its font cache is built before the first cell runs (built by a
+    cell, on a busy machine, it logs to stderr), where the kernel finds it."""
+    home_dir, scratch = tmp_path / "home", tmp_path / "scratch"
+    if home != "missing":
+        home_dir.mkdir()
+    if home == "cache-is-a-file":
+        (home_dir / ".cache").write_text("")
+    monkeypatch.setenv("HOME", str(home_dir))
+    for name in ("MPLCONFIGDIR", "IPYTHONDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
         monkeypatch.delenv(name, raising=False)
-    path = write(tmp_path / "nb.ipynb", new_code_cell(
-        "import os, matplotlib\nprint(os.environ['MPLCONFIGDIR'])"))
-    nb = execute(path, scratch=tmp_path / "scratch")
-    [output] = nb.cells[0].outputs
-    assert output.name == "stdout"  # no warning on stderr
-    assert output.text == f"{tmp_path / 'scratch' / 'mplconfig'}\n"
-    assert not (tmp_path / "no-home").exists()
+    path = write(tmp_path / "nb.ipynb", new_code_cell(FONT_CACHE_PROBE))
+    nb = execute(path, scratch=scratch)
+    cache = home_dir / ".cache" / "matplotlib" if home == "empty" else scratch / "mplconfig"
+    assert [(o.name, o.text) for o in nb.cells[0].outputs] == [("stdout", f"1 {cache}\n")]
+    assert home_dir.exists() == (home != "missing")
+
+
+def test_text_on_stderr_stops_the_run_naming_the_cell(tmp_path):
+    """A warning would be printed in the PDF: the run fails, the file and
+    the stamp stay as they were."""
+    path = write(tmp_path / "nb.ipynb", new_code_cell("x = 1"),
+                 new_code_cell("import sys\nprint('careful', file=sys.stderr)"))
+    before = path.read_bytes()
+    stamp = tmp_path / "build" / "stamp"
+    run = subprocess.run(RUN_NOTEBOOK + [str(path), "--stamp", str(stamp)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        f"{path}: cell [2] (import sys) wrote to stderr: careful",
+        "The PDF would show it, so the file is unchanged: make that cell print "
+        "nothing to stderr (fix or silence the warning), then run the build again."]
+    assert path.read_bytes() == before
+    assert not stamp.exists()
 
 
 # submission/ as one unit (tools/hand_in.py)
@@ -394,9 +432,9 @@ def exports(monkeypatch):
     notebook's digest, as the template does (no LaTeX: fast); the calls."""
     calls = []
 
-    def export(data, folder, pdf, log):
+    def export(data, folder, log):
         calls.append(sha256(data))
-        pdf.write_bytes(tiny_pdf(DIGEST_PREFIX + sha256(data)))
+        return tiny_pdf(DIGEST_PREFIX + sha256(data))
     monkeypatch.setattr(hand_in, "export", export)
     return calls
 
@@ -461,6 +499,48 @@ def test_a_truncated_pdf_is_exported_again(copy_of_built, exports):
     assert len(exports) == 2
 
 
+def test_a_notebook_jupyter_would_reject_fails_in_one_line(tmp_path, capsys):
+    """Valid JSON with cells, but not what the nbformat schema allows (a
+    code cell without outputs): one line, not nbconvert's traceback."""
+    path = project(tmp_path, new_code_cell("x = 1"))
+    nb = json.loads(path.read_text())
+    del nb["cells"][0]["outputs"]
+    path.write_text(json.dumps(nb))
+    with pytest.raises(SystemExit):
+        hand_in.main([str(path)])
+    assert capsys.readouterr().err == ""
+    with pytest.raises(SystemExit) as exit:
+        hand_in.main([str(path)])
+    assert str(exit.value) == (f"{path}: not a valid notebook ('outputs' is a required "
+                               "property); save it from Jupyter, then run make pdf again")
+
+
+def enospc(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+@pytest.mark.parametrize("module, name, written", [
+    (os, "fsync", f"build/{PDF}"),  # the export's PDF: write_atomic's last write
+    (shutil, "copyfile", f"{SUBMISSION}/")])  # the PDF copied into the new hand-in
+def test_a_full_disk_fails_in_one_line_and_leaves_no_temp_file(
+        copy_of_built, monkeypatch, module, name, written):
+    path = copy_of_built
+    previous = hand_in_files(path.parent)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(new_markdown_cell("an edit"))  # to be exported again
+    nbformat.write(nb, path)
+    (path.parent / "build" / "stamp").write_text(run_digest(json.loads(path.read_text()), []))
+    listing = sorted(path.parent.rglob("*"))
+    monkeypatch.chdir(path.parent)
+    monkeypatch.setattr(module, name, enospc)
+    with pytest.raises(SystemExit) as exit:
+        hand_in.main([NOTEBOOK, "--stamp", "build/stamp"])
+    assert str(exit.value) == (f"{NOTEBOOK}: disk full while writing {written}; "
+                               "free space and run make pdf again")
+    assert hand_in_files(path.parent) == previous
+    assert sorted(path.parent.rglob("*")) == listing
+
+
 def test_a_latex_error_names_the_cell(tmp_path):
     path = project(tmp_path, new_markdown_cell("# Title"),
                    new_markdown_cell("Vectors in $\\R^n$ are columns."),
@@ -474,6 +554,87 @@ def test_a_latex_error_names_the_cell(tmp_path):
     assert not (tmp_path / SUBMISSION).exists()
 
 
+# build/derivations.pdf judged by content (tools/derivations.py)
+
+def tex(folder, body):
+    """folder/d.tex, a one-page LaTeX document around body."""
+    path = folder / "d.tex"
+    path.write_text("\\documentclass{article}\n\\begin{document}\n"
+                    f"{body}\n\\end{{document}}\n")
+    return path
+
+
+def compile_tex(source):
+    """tools/derivations.py on source, into build/ beside it: (exit code,
+    stdout + stderr)."""
+    run = subprocess.run([sys.executable, str(TOOLS / "derivations.py"), str(source),
+                          str(source.parent / "build")],
+                         capture_output=True, text=True, timeout=120)
+    return run.returncode, run.stdout + run.stderr
+
+
+def test_a_truncated_derivations_pdf_is_compiled_again(tmp_path):
+    source = tex(tmp_path, "First version.")
+    pdf = tmp_path / "build" / "d.pdf"
+    assert compile_tex(source) == (0, "compiled d.tex to build/d.pdf\n")
+    whole = pdf.read_bytes()
+    pdf.write_bytes(whole[:len(whole) // 2])  # as a build killed while writing leaves it
+    os.utime(pdf, (time.time() + 60,) * 2)  # newer than everything
+    assert compile_tex(source) == (0, "compiled d.tex to build/d.pdf\n")
+    assert pdf_pages(pdf) == 1 and "First version." in pdf_text(pdf)
+    assert compile_tex(source) == (0, "")  # now current: not compiled again
+
+
+def test_an_older_derivations_source_restored_is_compiled(tmp_path):
+    """cp -p of an older version (its mtime older than the PDF's)."""
+    backup = tex(tmp_path, "Old words.").rename(tmp_path / "backup.tex")
+    os.utime(backup, (1, 1))
+    source = tex(tmp_path, "New words.")
+    assert compile_tex(source)[0] == 0
+    shutil.copy2(backup, source)
+    pdf = tmp_path / "build" / "d.pdf"
+    assert compile_tex(source) == (0, "compiled d.tex to build/d.pdf\n")
+    assert "Old words." in pdf_text(pdf)
+
+
+def test_a_latex_error_in_the_derivations_names_its_line(tmp_path):
+    source = tex(tmp_path, "Fine.")
+    assert compile_tex(source)[0] == 0
+    before = (tmp_path / "build" / "d.pdf").read_bytes()
+    tex(tmp_path, "Vectors in $\\R^n$.")
+    log = tmp_path / "build" / "d.log"
+    assert compile_tex(source) == (1, "LaTeX error at d.tex:3: Undefined control "
+                                   f"sequence. (Vectors in $\\R)\n  full log: {log}\n")
+    assert (tmp_path / "build" / "d.pdf").read_bytes() == before
+    assert compile_tex(source)[0] == 1  # not current: compiled (and failing) again
+
+
+def test_ctrl_c_during_the_build_says_what_submission_holds(tmp_path, root):
+    """Ctrl-C (SIGINT to the build's process group, as a terminal sends it)
+    while the locked build runs: `make pdf` still says what submission/ holds."""
+    path = project(tmp_path, new_code_cell("print(42)"))
+    (tmp_path / SUBMISSION).mkdir()
+    shutil.copy2(path, tmp_path / SUBMISSION / NOTEBOOK)
+    started = tmp_path / "started"
+    # In place of `make hand-in` under the lock: one that Ctrl-C interrupts
+    locked = (f"{sys.executable} {TOOLS / 'lock.py'} {tmp_path / '.lock'} "
+              f"sh -c 'touch {started}; exec sleep 60' sh")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    build = subprocess.Popen(
+        ["make", "-s", "-C", str(root), "pdf", f"PYTHON={sys.executable}",
+         f"NOTEBOOK={path}", f"LOCKED={locked}"], env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not started.exists():
+        assert time.monotonic() < deadline and build.poll() is None, build.stderr.read()
+        time.sleep(0.05)
+    os.killpg(build.pid, signal.SIGINT)
+    _, stderr = build.communicate(timeout=30)
+    assert build.returncode != 0
+    assert hand_in.status(path) in stderr.splitlines()
+    assert hand_in.status(path).startswith(f"{SUBMISSION}/ still holds the previous build")
+
+
 def test_gitignore_covers_the_notebooks_exports(root):
     """What Jupyter's exports leave next to the notebook is never committed."""
     if not (root / ".git").exists() or not shutil.which("git"):
@@ -482,3 +643,32 @@ def test_gitignore_covers_the_notebooks_exports(root):
     run = subprocess.run(["git", "check-ignore", "--no-index", *names], cwd=root,
                          capture_output=True, text=True)
     assert run.stdout.split() == names
+
+
+def tool_imports():
+    """{module of tools/: the modules of tools/ it imports, anywhere in it}."""
+    names = {path.stem for path in TOOLS.glob("*.py")}
+    graph = {}
+    for path in TOOLS.glob("*.py"):
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module.split(".")[0])
+        graph[path.stem] = imported & names
+    return graph
+
+
+def test_tool_imports_run_one_way():
+    """No circle among tools/ modules; the command run_notebook is imported
+    by none of them."""
+    graph = tool_imports()
+    assert "notebook" in graph["run_notebook"] and "project" in graph["notebook"]
+    assert [name for name, imported in graph.items() if "run_notebook" in imported] == []
+    left = dict(graph)
+    while left:  # take away modules that import nothing left, until none remain
+        leaves = [name for name, imported in left.items() if not imported & left.keys()]
+        assert leaves, f"import circle among {sorted(left)}"
+        for name in leaves:
+            del left[name]

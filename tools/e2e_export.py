@@ -9,13 +9,15 @@ JupyterLab from this Python serves that dir on 127.0.0.1, and chromium
 clicks Run > Run All Cells, waits until every cell has run, then File > Save
 and Export Notebook As > PDF. Checks: no error outputs; the downloaded PDF
 equals, page for page and word for word, what `jupyter nbconvert --to pdf`
-makes of the notebook JupyterLab saved; it has the reference's pages and
-words with numbers masked (a new run changes only measured timings); the
+makes of the notebook JupyterLab saved; it has the reference's pages, and on
+each page the same words outside the figures with numbers masked (a new run
+changes measured timings, and with them the ticks of a timing axis); the
 source of cells tagged `hide-input` is absent from the PDF, their output
 present. Bounded by --timeout seconds; the server and the browser are always
 stopped.
 """
 import argparse
+import base64
 import difflib
 import os
 import re
@@ -32,8 +34,9 @@ from pathlib import Path
 import nbformat
 from playwright.sync_api import sync_playwright
 
-from project import (HIDE_INPUT_TAG, NOTEBOOK, PDF, cell_tags, mask_numbers,
-                     pdf_pages, pdf_text)
+from project import (HIDE_INPUT_TAG, NOTEBOOK, PDF, REMOVE_CELL_TAG, cell_tags,
+                     code_cells, mask_numbers, pdf_notebook_digest, pdf_pages, pdf_text,
+                     sha256)
 
 TOKEN = "e2e-export"
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -55,13 +58,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def normalize(text):
-    """Words rejoined across hyphenated line breaks, numbers masked (timings
-    and float round-off differ between runs; a run of numbers counts as one,
-    e.g. the ticks of a timing axis)."""
-    return re.sub(r"#( #)+", "#", mask_numbers(re.sub(r"-\n", "", text)))
 
 
 def letters(text):
@@ -152,34 +148,117 @@ def export_from_menu(port, n_code, tmp, deadline):
             browser.close()
 
 
-def differences(a_pdf, b_pdf, masked):
-    """Where the two PDFs' words differ (numbers masked or not), as report lines."""
-    a, b = ((normalize(pdf_text(p)) if masked else pdf_text(p)).split()
-            for p in (a_pdf, b_pdf))
-    found = [f"  {' '.join(a[max(i1 - 5, 0):i2 + 5])[:300]}\n"
-             f"  {' '.join(b[max(j1 - 5, 0):j2 + 5])[:300]}"
+class FigureNotFound(Exception):
+    """A figure's text is not one run in the PDF's text."""
+
+
+def raw_text(pdf):
+    """pdftotext's text in the order it is drawn (-raw): a figure's text is
+    one run, in the figure's own order. pdf: a path or a PDF's bytes."""
+    data = pdf if isinstance(pdf, bytes) else None
+    return subprocess.run(["pdftotext", "-raw", "-" if data else str(pdf), "-"],
+                          input=data, check=True, capture_output=True).stdout.decode()
+
+
+def page_texts(pdf):
+    return raw_text(pdf).split("\f")[:pdf_pages(pdf)]
+
+
+def words(text):
+    """Words, rejoined across hyphenated line breaks."""
+    return re.sub(r"-\n", "", text).split()
+
+
+def shown_figures(nb):
+    """The PDF (bytes) of every figure the notebook's PDF shows, in order."""
+    return [base64.b64decode(output.data["application/pdf"])
+            for cell in code_cells(nb) if REMOVE_CELL_TAG not in cell_tags(cell)
+            for output in cell.outputs if "application/pdf" in output.get("data", {})]
+
+
+def outside_figures(pdf, figures):
+    """Each page's words outside the figures, numbers masked and a run of
+    numbers as one: what a new run of the notebook leaves as it was.
+    figures: the PDFs (bytes) the notebook shows, in order; each one's text
+    is taken out where it is found, word for word, after the previous one's."""
+    pages = [words(text) for text in page_texts(pdf)]
+    at = (0, 0)
+    for number, figure in enumerate(figures, 1):
+        run = words(raw_text(figure))
+        at = find_run(pages, run, at)
+        if at is None:
+            raise FigureNotFound(f"the text of figure {number} is not in {pdf}")
+        page, start = at
+        del pages[page][start:start + len(run)]
+    return [masked(page) for page in pages]
+
+
+def normalize(text):
+    """The text's words, masked, as one string (for `in` checks)."""
+    return " ".join(masked(words(text)))
+
+
+def masked(words):
+    """Each number masked, a run of them as one (timings, round-off)."""
+    words = mask_numbers(" ".join(words)).split()
+    return [w for i, w in enumerate(words) if not (w == "#" and i and words[i - 1] == "#")]
+
+
+def find_run(pages, run, start):
+    """(page, index) where the word list run first occurs in pages, at or
+    after start; None if nowhere."""
+    first_page, first_index = start
+    for page in range(first_page, len(pages)):
+        words = pages[page]
+        for index in range(first_index if page == first_page else 0,
+                           len(words) - len(run) + 1):
+            if words[index:index + len(run)] == run:
+                return page, index
+    return None
+
+
+def differences(a_pages, b_pages):
+    """Where two documents (lists of pages, each a list of words) differ,
+    page by page, as report lines."""
+    found = [f"  page {number}: {' '.join(a[max(i1 - 5, 0):i2 + 5])[:300]}\n"
+             f"  page {number}: {' '.join(b[max(j1 - 5, 0):j2 + 5])[:300]}"
+             for number, (a, b) in enumerate(zip(a_pages, b_pages), 1)
              for tag, i1, i2, j1, j2 in
              difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
              if tag != "equal"]
     problems = [f"{len(found)} differences, the first ones:"] + found[:5] if found else []
-    if pdf_pages(a_pdf) != pdf_pages(b_pdf):
-        problems.insert(0, f"{pdf_pages(a_pdf)} pages, {pdf_pages(b_pdf)} pages")
+    if len(a_pages) != len(b_pages):
+        problems.insert(0, f"{len(a_pages)} pages, {len(b_pages)} pages")
     return problems
 
 
-def check(saved, menu_pdf, cli_pdf, reference):
-    """The failures, as a list of strings."""
+def against_reference(reference, notebook, menu_pdf, saved):
+    """The reference PDF (exported from the notebook file's bytes) against
+    JupyterLab's (from the notebook it saved), outside their figures."""
+    if pdf_notebook_digest(reference) != sha256(notebook):
+        return [f"{reference} was not exported from this notebook: run make pdf"]
+    ours = shown_figures(nbformat.reads(notebook.decode("utf-8"), as_version=4))
+    try:
+        return differences(outside_figures(reference, ours),
+                           outside_figures(menu_pdf, shown_figures(saved)))
+    except FigureNotFound as error:
+        return [str(error)]
+
+
+def check(saved, menu_pdf, cli_pdf, reference, notebook):
+    """The failures, as a list of strings. notebook: the bytes of the
+    notebook file the reference PDF was exported from."""
     problems = []
     errors = [f"cell {i}: {o.ename}" for i, c in enumerate(saved.cells)
               if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     if errors:
         problems.append(f"error outputs: {errors}")
-    for a, b, masked, what in (
-            (cli_pdf, menu_pdf, False, "CLI export of the notebook JupyterLab ran, "
+    exact = [[text.split() for text in page_texts(pdf)] for pdf in (cli_pdf, menu_pdf)]
+    for found, what in (
+            (differences(*exact), "CLI export of the notebook JupyterLab ran, "
              "then JupyterLab's export"),
-            (reference, menu_pdf, True, f"{reference}, then JupyterLab's export"
-             " (numbers masked)")):
-        found = differences(a, b, masked)
+            (against_reference(reference, notebook, menu_pdf, saved),
+             f"{reference}, then JupyterLab's export (outside figures, numbers masked)")):
         if found:
             problems += [f"{what}: {found[0]}"] + found[1:]
 
@@ -230,7 +309,8 @@ def main():
         tmp = Path(tmpdir)
         root = tmp / "project"
         root.mkdir()
-        shutil.copy(args.notebook, root / NOTEBOOK)
+        notebook = args.notebook.read_bytes()  # what the reference was exported from
+        (root / NOTEBOOK).write_bytes(notebook)
         data = args.notebook.resolve().parent / "data"
         if data.exists():
             (root / "data").symlink_to(data)
@@ -266,7 +346,7 @@ def main():
         subprocess.run([Path(sys.executable).with_name("jupyter"), "nbconvert", "--to",
                         "pdf", NOTEBOOK, "--output-dir", tmp, "--log-level", "ERROR"],
                        cwd=root, check=True, timeout=max(deadline - time.monotonic(), 1))
-        problems = check(saved, menu_pdf, cli_pdf, reference)
+        problems = check(saved, menu_pdf, cli_pdf, reference, notebook)
         print(f"pages: menu export {pdf_pages(menu_pdf)}, CLI export {pdf_pages(cli_pdf)},"
               f" {reference} {pdf_pages(reference)}; {time.monotonic() - started:.0f} s in all")
         if problems:

@@ -13,19 +13,22 @@ content, never by timestamps). submission/ is then replaced as a whole
 previous hand-in, and says so.
 """
 import argparse
+import contextlib
 import difflib
 import logging
 import os
 import shutil
 import sys
+import tempfile
 from datetime import datetime
 from pathlib import Path
 
 import layout
+from files import write_atomic, write_failure
 from latex_log import errors
 from project import (DIGEST_PREFIX, HAND_IN, KEYWORDS_RESOURCE, PDF, STEM,
                      SUBMISSION, TEMPLATE, NotANotebook, pdf_notebook_digest, read_notebook,
-                     sha256)
+                     run_digest, sha256)
 
 
 class Failed(Exception):
@@ -44,9 +47,9 @@ def valid_pdf(path, digest):
             and pdf_notebook_digest(path) == digest)
 
 
-def export(data, folder, pdf, log):
-    """Export the notebook bytes `data` to pdf (atomically), as `jupyter
-    nbconvert --to pdf` does with the same settings."""
+def export(data, folder, log):
+    """The PDF of the notebook bytes `data`, as `jupyter nbconvert --to pdf`
+    exports it with the same settings."""
     import nbformat
     from nbconvert import LatexExporter, PDFExporter
     from nbconvert.exporters.pdf import LatexFailed
@@ -61,13 +64,14 @@ def export(data, folder, pdf, log):
     try:
         body, _ = PDFExporter(config=app.config, log=quiet).from_notebook_node(
             nb, dict(resources))
+    except nbformat.ValidationError as error:  # what parse_notebook lets through
+        raise Failed(f"not a valid notebook ({error.message}); save it from "
+                     "Jupyter, then run make pdf again") from None
     except LatexFailed as failed:
         log.write_text(failed.output)
         tex, _ = LatexExporter(config=app.config).from_notebook_node(nb, dict(resources))
         raise Failed(latex_failure(nb, tex, failed.output, log)) from None
-    tmp = pdf.with_name(f".{pdf.name}.tmp")
-    tmp.write_bytes(body)
-    os.replace(tmp, pdf)
+    return body
 
 
 def latex_failure(nb, tex, log_text, log):
@@ -114,21 +118,33 @@ def replace_folder(folder, files):
     for stale in (new, old):
         shutil.rmtree(stale, ignore_errors=True)
     new.mkdir()
-    for name, content in files.items():
-        if isinstance(content, bytes):
-            (new / name).write_bytes(content)
-        else:
-            shutil.copyfile(content, new / name)
+    try:
+        for name, content in files.items():
+            if isinstance(content, bytes):
+                (new / name).write_bytes(content)
+            else:
+                shutil.copyfile(content, new / name)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
     if folder.exists():
         os.rename(folder, old)
     os.rename(new, folder)
     shutil.rmtree(old, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def writing(path):
+    """An OSError in the block (say a full disk) fails the build in one line."""
+    try:
+        yield
+    except OSError as error:
+        raise Failed(write_failure(path, error)) from None
+
+
 def build(notebook, stamp, inputs):
-    from run_notebook import digest
     data, nb = read_notebook(notebook)
-    if stamp and (not stamp.is_file() or stamp.read_text().strip() != digest(nb, inputs)):
+    if stamp and (not stamp.is_file() or stamp.read_text().strip() != run_digest(nb, inputs)):
         raise Failed(f"{notebook} changed after it ran (its code or outputs are not "
                      "those of the run): run the build again")
     build_dir = stamp.parent if stamp else Path(notebook).resolve().parent / "build"
@@ -136,8 +152,11 @@ def build(notebook, stamp, inputs):
     pdf, key = build_dir / PDF, build_dir / f"{PDF}.key"
     if not (valid_pdf(pdf, sha256(data)) and key.is_file()
             and key.read_text() == export_key(data)):
-        export(data, Path(notebook).resolve().parent, pdf, build_dir / f"{STEM}.log")
-        key.write_text(export_key(data))
+        with writing(f"the PDF in {tempfile.gettempdir()}"):  # where LaTeX runs
+            body = export(data, Path(notebook).resolve().parent, build_dir / f"{STEM}.log")
+        with writing(pdf):
+            write_atomic(pdf, body)
+            write_atomic(key, export_key(data))
     broken = layout.problems(nb, pdf)
     if broken:
         raise Failed("the hand-in breaks the layout rules (submission/ "
@@ -145,7 +164,8 @@ def build(notebook, stamp, inputs):
     submission = Path(notebook).resolve().parent / SUBMISSION
     if is_current(submission, data, pdf):
         return f"{SUBMISSION}/ is up to date: {' '.join(HAND_IN)}"
-    replace_folder(submission, {HAND_IN[0]: data, PDF: pdf})
+    with writing(f"{SUBMISSION}/"):
+        replace_folder(submission, {HAND_IN[0]: data, PDF: pdf})
     return f"{SUBMISSION}/: {' '.join(HAND_IN)} (notebook sha256 {sha256(data)[:12]})"
 
 

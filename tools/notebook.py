@@ -10,7 +10,6 @@ import contextlib
 import logging
 import os
 import signal
-import stat
 import sys
 import tempfile
 import warnings
@@ -24,13 +23,16 @@ from nbclient.exceptions import DeadKernelError
 from nbformat.validator import MissingIDFieldWarning
 from traitlets import default
 
-from project import code_cells, read_notebook
-from run_notebook import check_loopback
+from files import STOP_SIGNALS, write_atomic
+from project import check_loopback, code_cells, read_notebook
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # The kernel the stored notebook names, whichever one it was run with
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)",
               "language": "python"}
+# Builds Matplotlib's font cache (if missing) in the kernel's environment,
+# before any cell runs: built by the kernel, it takes seconds and Matplotlib
+# logs "building the font cache" into the cell's outputs.
+WARM_UP = (sys.executable, "-c", "import matplotlib.font_manager")
 # nbclient logs the errors it raises; the build reports them once.
 LOG = logging.getLogger("hw2.nbclient")
 LOG.addFilter(lambda record: record.levelno < logging.ERROR)
@@ -63,11 +65,13 @@ class ThisPythonKernelManager(AsyncKernelManager):
 
 
 class Client(NotebookClient):
-    """A NotebookClient that remembers the code cell it is running and, on
-    SIGINT or SIGTERM, kills the kernel: execution then ends as it does when
-    the kernel dies, and nbclient cleans up."""
+    """A NotebookClient that builds Matplotlib's font cache while the kernel
+    starts, remembers the code cell it is running and, on SIGINT or SIGTERM,
+    kills the kernel: execution then ends as it does when the kernel dies,
+    and nbclient cleans up."""
 
     running = None  # (execution count, cell) of the code cell being run
+    warming = None  # the process that builds Matplotlib's font cache
     stopped_by = None  # the signal that stopped execution
 
     async def async_start_new_kernel(self, **kwargs):
@@ -75,7 +79,13 @@ class Client(NotebookClient):
         with contextlib.suppress(RuntimeError):  # not the main thread
             for signum in STOP_SIGNALS:
                 loop.add_signal_handler(signum, self.stop, signum)
-        await super().async_start_new_kernel(**kwargs)
+        self.warming = await asyncio.create_subprocess_exec(
+            *WARM_UP, env=kwargs.get("env"), stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        try:  # the kernel starts meanwhile
+            await super().async_start_new_kernel(**kwargs)
+        finally:  # no cell runs before the cache is built
+            await self.warming.wait()
         if self.stopped_by:  # it came while the kernel started
             await self.km.signal_kernel(signal.SIGKILL)
 
@@ -87,6 +97,9 @@ class Client(NotebookClient):
     def stop(self, signum):
         if self.stopped_by is None:
             self.stopped_by = signum
+            if self.warming is not None and self.warming.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    self.warming.kill()
             if self.km is not None and self.km.has_kernel:
                 asyncio.ensure_future(self.km.signal_kernel(signal.SIGKILL))
 
@@ -97,8 +110,7 @@ class Client(NotebookClient):
         if self.running is None:
             return f"{what} while starting the kernel"
         count, cell = self.running
-        line = next((s for s in cell.source.splitlines() if s.strip()), "")
-        return f"{what} in cell [{count}] ({line.strip()[:50]})"
+        return f"{what} in cell [{count}] ({first_line(cell)})"
 
 
 def run_cells(client, path, env, stop_on_signals):
@@ -131,16 +143,55 @@ def run_cells(client, path, env, stop_on_signals):
 
 
 def kernel_env(scratch):
-    """The kernel's environment: when HOME is not writable, Matplotlib's and
-    IPython's config dirs under scratch (else they warn into the outputs)."""
+    """The kernel's environment: Matplotlib's and IPython's config dirs under
+    scratch where their defaults are not writable (else they warn into the
+    outputs and Matplotlib rebuilds its font cache at every run)."""
     env = dict(os.environ)
     home = Path(os.path.expanduser("~"))
-    if not os.access(home, os.W_OK):
-        for name, sub in (("MPLCONFIGDIR", "mplconfig"), ("IPYTHONDIR", "ipython")):
-            if name not in env:
-                (Path(scratch) / sub).mkdir(parents=True, exist_ok=True)
-                env[name] = str(Path(scratch, sub).resolve())
+    home_ok = home.is_dir() and os.access(home, os.W_OK)
+    usable = {"MPLCONFIGDIR": home_ok and all(map(can_write, matplotlib_dirs(home))),
+              "IPYTHONDIR": home_ok}
+    for name, sub in (("MPLCONFIGDIR", "mplconfig"), ("IPYTHONDIR", "ipython")):
+        if name not in env and not usable[name]:
+            (Path(scratch) / sub).mkdir(parents=True, exist_ok=True)
+            env[name] = str(Path(scratch, sub).resolve())
     return env
+
+
+def matplotlib_dirs(home):
+    """Matplotlib's default config and cache dirs (see its get_configdir
+    and get_cachedir), when MPLCONFIGDIR is not set."""
+    if not sys.platform.startswith(("linux", "freebsd")):
+        return [home / ".matplotlib"]
+    return [Path(os.environ.get(xdg) or home / default, "matplotlib")
+            for xdg, default in (("XDG_CONFIG_HOME", ".config"),
+                                 ("XDG_CACHE_HOME", ".cache"))]
+
+
+def can_write(path):
+    """path is a writable folder, or could be made as one."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path.is_dir() and os.access(path, os.W_OK)
+
+
+def check_no_stderr(nb, path):
+    """Stopped if a cell's stored output is text on stderr: the notebook
+    prints nothing there, so it is a warning (Matplotlib's, a library's)
+    that the PDF would show."""
+    for cell in code_cells(nb):
+        for output in cell.outputs:
+            if output.output_type == "stream" and output.name == "stderr":
+                text = " ".join(output.text.split())[:200]
+                raise Stopped(
+                    f"{path}: cell [{cell.execution_count}] ({first_line(cell)}) "
+                    f"wrote to stderr: {text}\nThe PDF would show it, so the file "
+                    "is unchanged: make that cell print nothing to stderr (fix or "
+                    "silence the warning), then run the build again.")
+
+
+def first_line(cell):
+    return next((s.strip() for s in cell.source.splitlines() if s.strip()), "")[:50]
 
 
 def execute(path, workdir=None, timeout=900, aside=None, stop_on_signals=False,
@@ -152,7 +203,8 @@ def execute(path, workdir=None, timeout=900, aside=None, stop_on_signals=False,
     raises NotANotebook and a machine without loopback network NoLoopback
     before anything runs; a failing cell raises
     nbclient's CellExecutionError, which shows that cell and its traceback;
-    a signal, a dead kernel or a failed save raises Stopped. The file is
+    a signal, a dead kernel, text on stderr or a failed save raises
+    Stopped. Matplotlib's font cache is built before the first cell. The file is
     rewritten only after a complete run and only if it still holds what the
     run read; otherwise the executed copy is saved in the folder `aside`
     (default: build/ next to the notebook) and Stopped says so.
@@ -171,6 +223,7 @@ def execute(path, workdir=None, timeout=900, aside=None, stop_on_signals=False,
     scratch = scratch or Path(tempfile.gettempdir()) / f"hw2-kernel-{os.getuid()}"
     run_cells(client, path, kernel_env(scratch), stop_on_signals)
     merge_streams(nb)
+    check_no_stderr(nb, path)
     nb.metadata.pop("widgets", None)
     nb.metadata.kernelspec = KERNELSPEC
     nbformat.validate(nb)
@@ -222,49 +275,3 @@ def save_if_unchanged(nb, path, read):
     """Save nb at path atomically if the file still holds the bytes `read`;
     False (nothing written) if someone saved another version meanwhile."""
     return write_atomic(path, serialize(nb), expect=read)
-
-
-def write_atomic(path, text, expect=None):
-    """Replace the file at path by one holding text, all or nothing: a full
-    disk, a crash or a signal leaves the old file and no temporary one.
-    With expect (bytes), replace only a file that still holds them; returns
-    whether it wrote."""
-    path = Path(os.path.realpath(path))
-    mode = file_mode(path)
-    with signals_held():
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                file.write(text)
-                file.flush()
-                os.fsync(file.fileno())
-            os.chmod(tmp, mode)
-            if expect is not None and path.read_bytes() != expect:
-                os.unlink(tmp)
-                return False
-            os.replace(tmp, path)
-            return True
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-
-
-def file_mode(path):
-    """The permission bits of path, or those a new file gets."""
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-@contextlib.contextmanager
-def signals_held():
-    """Hold SIGINT and SIGTERM back (until the block ends)."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)

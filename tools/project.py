@@ -7,6 +7,7 @@ Standard library only (the build imports it before any run is needed).
 import hashlib
 import json
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,8 @@ TEMPLATE = ROOT / "tools" / "hw2_pdf.tex.j2"
 TEXT_WIDTH_NAME = "TEXT_WIDTH"
 FIGURES = "figures"  # the notebook writes FIGURES/*.pdf
 SUBMISSION = "submission"
+BUILD = "build"  # build products, beside the notebook
+DERIVATIONS = "derivations.tex"  # compiled to BUILD/derivations.pdf
 HAND_IN = (NOTEBOOK, PDF)  # exactly what submission/ holds
 PAGE_LIMIT = 9  # pages of the hand-in PDF
 MAX_CODE_LINE = 79  # characters: longer code lines wrap in the PDF
@@ -45,6 +48,10 @@ class NotANotebook(Exception):
     """The file is not a valid version-4 notebook; it was not touched."""
 
 
+class NoLoopback(Exception):
+    """Jupyter cannot talk to a kernel on this machine."""
+
+
 def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
@@ -66,6 +73,11 @@ def parse_notebook(text, path=NOTEBOOK):
         raise refuse("no list of cells")
     if nb.get("nbformat") != 4:
         raise refuse(f"nbformat is {nb.get('nbformat')!r}, not 4")
+    if not isinstance(nb.get("nbformat_minor"), int):
+        raise refuse('"nbformat_minor" is missing or not a number (Jupyter writes '
+                     '"nbformat_minor": 5 after "nbformat": 4)')
+    if not isinstance(nb.get("metadata"), dict):
+        raise refuse('"metadata" is missing or not an object')
     if not any(cell.get("cell_type") == "code" for cell in nb["cells"]):
         raise refuse("it has no code cells")
     return nb
@@ -75,6 +87,43 @@ def read_notebook(path):
     """(bytes, dict) of the notebook file at path; NotANotebook if invalid."""
     data = Path(path).read_bytes()
     return data, parse_notebook(data.decode("utf-8", "replace"), Path(path).name)
+
+
+def check_loopback(path):
+    """Jupyter talks to its kernel over 127.0.0.1: fail at once without it."""
+    try:
+        with socket.socket() as server:
+            server.bind(("127.0.0.1", 0))
+            server.listen()
+            socket.create_connection(server.getsockname(), timeout=5).close()
+    except OSError as error:
+        raise NoLoopback(f"{path}: the kernel cannot be reached: no loopback network "
+                         f"(127.0.0.1: {error.strerror or error}); bring up `lo`, "
+                         "then run the build again. The file is unchanged.") from None
+
+
+def run_digest(nb, inputs):
+    """What a run of the notebook depends on, as one SHA-256: its code cells
+    (a parsed file) with their outputs, its kernel, the input files (a
+    folder: every file in it) and the Python version. The run's stamp
+    (tools/run_notebook.py) holds it; the hand-in checks it."""
+    code = [[c["source"], c.get("outputs"), c.get("execution_count")]
+            for c in nb["cells"] if c["cell_type"] == "code"]
+    kernel = nb["metadata"].get("kernelspec")
+    sha = hashlib.sha256(json.dumps([sys.version, kernel, code]).encode())
+    for file in input_files(inputs):
+        sha.update(f"\0{file}\0".encode())
+        sha.update(file.read_bytes() if file.is_file() else b"missing")
+    return sha.hexdigest()
+
+
+def input_files(paths):
+    """The given paths, each folder replaced by the files in it."""
+    for path in map(Path, paths):
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file())
+        else:
+            yield path
 
 
 def cell_tags(cell):

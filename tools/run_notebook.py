@@ -9,64 +9,23 @@ refused before anything runs. Until a run is needed this imports only the
 standard library (nbformat alone takes seconds to import).
 """
 import argparse
-import hashlib
 import json
-import socket
 import sys
 from pathlib import Path
 
-from project import NotANotebook, read_notebook
-
-
-class NoLoopback(Exception):
-    """Jupyter cannot talk to a kernel on this machine."""
-
-
-def check_loopback(path):
-    """Jupyter talks to its kernel over 127.0.0.1: fail at once without it."""
-    try:
-        with socket.socket() as server:
-            server.bind(("127.0.0.1", 0))
-            server.listen()
-            socket.create_connection(server.getsockname(), timeout=5).close()
-    except OSError as error:
-        raise NoLoopback(f"{path}: the kernel cannot be reached: no loopback network "
-                         f"(127.0.0.1: {error.strerror or error}); bring up `lo`, "
-                         "then run the build again. The file is unchanged.") from None
-
-
-def digest(nb, inputs):
-    """SHA-256 of the notebook's code cells (a parsed file) with their
-    outputs, its kernel, the input files (a folder: every file in it) and
-    the Python version."""
-    code = [[c["source"], c.get("outputs"), c.get("execution_count")]
-            for c in nb["cells"] if c["cell_type"] == "code"]
-    kernel = nb["metadata"].get("kernelspec")
-    sha = hashlib.sha256(json.dumps([sys.version, kernel, code]).encode())
-    for file in files(inputs):
-        sha.update(f"\0{file}\0".encode())
-        sha.update(file.read_bytes() if file.is_file() else b"missing")
-    return sha.hexdigest()
-
-
-def files(paths):
-    """The given paths, each folder replaced by the files in it."""
-    for path in map(Path, paths):
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file())
-        else:
-            yield path
+from project import NoLoopback, NotANotebook, check_loopback, read_notebook, run_digest
 
 
 def unchanged(stamp, nb, inputs):
-    return stamp.is_file() and stamp.read_text().strip() == digest(nb, inputs)
+    return stamp.is_file() and stamp.read_text().strip() == run_digest(nb, inputs)
 
 
 def run(notebook, stamp, inputs):
     """Execute the notebook and write the stamp; on failure exit with one
     message."""
     from nbclient.exceptions import CellExecutionError
-    from notebook import Stopped, execute, serialize, write_atomic
+    from files import write_atomic, write_failure
+    from notebook import Stopped, execute, serialize
     try:
         build = stamp.parent if stamp else None
         nb = execute(notebook, aside=build, scratch=build, stop_on_signals=True)
@@ -78,8 +37,11 @@ def run(notebook, stamp, inputs):
     except KeyboardInterrupt:
         sys.exit(f"{notebook}: interrupted; the file is unchanged.")
     if stamp:
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(stamp, digest(json.loads(serialize(nb)), inputs) + "\n")
+        try:
+            stamp.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(stamp, run_digest(json.loads(serialize(nb)), inputs) + "\n")
+        except OSError as error:
+            sys.exit(f"{notebook}: {write_failure(stamp, error)}")
 
 
 def parse(argv):
