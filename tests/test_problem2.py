@@ -43,7 +43,10 @@ def mnist_train(hw2, root):
 
 
 def test_pipeline_is_the_assignments(hw2):
-    crop, affine, to_tensor, erase = hw2.get_augment_pipeline().transforms
+    steps = hw2.get_augment_pipeline().transforms
+    assert [type(t).__name__ for t in steps] == [
+        "RandomResizedCrop", "RandomAffine", "ToTensor", "RandomErasing"]
+    crop, affine, to_tensor, erase = steps
     assert isinstance(crop, transforms.RandomResizedCrop)
     assert crop.size == (28, 28) and crop.scale == (0.8, 1.0)
     assert isinstance(affine, transforms.RandomAffine)

@@ -380,7 +380,7 @@ def comparison(hw2, cancer):
 MATHTEXT_SHRINK = 0.7  # a superscript is set this much smaller
 
 
-def test_figure2_answers_loss_accuracy_and_runtime_readably(comparison):
+def test_figure2_answers_loss_accuracy_and_runtime_readably(hw2, comparison):
     """One panel each for test loss, test accuracy and runtime, each 1.6 in
     tall or more, every text 8 pt or more at print size (superscripts
     included), curves told apart by line style and marker too."""
@@ -393,7 +393,7 @@ def test_figure2_answers_loss_accuracy_and_runtime_readably(comparison):
         assert ax.get_ylabel()
     assert all(ax.get_xlabel() == "iteration t" for ax in fig.axes[:2])
     assert [t.get_text() for t in fig.axes[2].get_xticklabels()] == [
-        "gradient\ndescent", "Newton", "diagonal\nNewton"]
+        label.replace(" ", "\n") for label in hw2.METHODS.values()]
     assert "this machine" in fig.axes[2].get_ylabel()
     texts = [t for t in fig.findobj(matplotlib.text.Text)
              if t.get_visible() and t.get_text().strip()]
@@ -406,4 +406,5 @@ def test_figure2_answers_loss_accuracy_and_runtime_readably(comparison):
                       if t.get_text() and 0 <= t.get_position()[1]]
     assert len(accuracy_ticks) >= 3
     lines = fig.axes[0].get_lines()
-    assert len({(l.get_linestyle(), l.get_marker()) for l in lines}) == 3
+    assert len({(l.get_linestyle(), l.get_marker()) for l in lines}) == len(
+        hw2.METHODS)
