@@ -3,6 +3,7 @@ markdown with its numbers checked, graded code shown, armour hidden and
 collapsed), and deterministic."""
 import ast
 import builtins
+from base64 import b64decode
 import json
 import re
 import shutil
@@ -315,7 +316,6 @@ def test_figures_are_vector_in_the_notebook(nb):
     for output in figures:
         assert "application/pdf" in output["data"]
         shown = output["metadata"]["image/png"]["width"]
-        from base64 import b64decode
         png = b64decode(output["data"]["image/png"])
         assert int.from_bytes(png[16:20], "big") >= 2 * shown - 1
 
