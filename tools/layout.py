@@ -8,12 +8,13 @@ from project import (HIDE_INPUT_TAG, MAX_CODE_LINE, MAX_OUTPUT_LINE,
 
 
 def output_texts(cell):
-    """Every text an output of cell shows: printed streams and text/*."""
+    """Every text an output of cell prints in the PDF: streams, and
+    text/plain where no typeset (text/latex) form replaces it."""
     for output in cell.get("outputs", []):
         yield "".join(output.get("text", ""))
-        for kind, value in output.get("data", {}).items():
-            if kind.startswith("text/"):
-                yield "".join(value)
+        data = output.get("data", {})
+        if "text/latex" not in data:
+            yield "".join(data.get("text/plain", ""))
 
 
 def cell_problems(index, cell):
