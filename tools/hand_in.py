@@ -28,7 +28,7 @@ from files import write_atomic, write_failure
 from latex_log import errors
 from project import (DIGEST_PREFIX, HAND_IN, KEYWORDS_RESOURCE, PDF, STEM,
                      SUBMISSION, TEMPLATE, NotANotebook, pdf_notebook_digest, read_notebook,
-                     run_digest, sha256)
+                     run_digest, sha256, text_mismatches)
 
 
 class Failed(Exception):
@@ -147,6 +147,10 @@ def build(notebook, stamp, inputs):
     if stamp and (not stamp.is_file() or stamp.read_text().strip() != run_digest(nb, inputs)):
         raise Failed(f"{notebook} changed after it ran (its code or outputs are not "
                      "those of the run): run the build again")
+    stale = text_mismatches(nb)
+    if stale:
+        raise Failed(f"the text of {notebook} does not match its run (submission/ "
+                     "unchanged); type the run's values:\n  " + "\n  ".join(stale))
     build_dir = stamp.parent if stamp else Path(notebook).resolve().parent / "build"
     build_dir.mkdir(parents=True, exist_ok=True)
     pdf, key = build_dir / PDF, build_dir / f"{PDF}.key"

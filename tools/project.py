@@ -109,12 +109,52 @@ def run_digest(nb, inputs):
     (tools/run_notebook.py) holds it; the hand-in checks it."""
     code = [[c["source"], c.get("outputs"), c.get("execution_count")]
             for c in nb["cells"] if c["cell_type"] == "code"]
+    code.append(markdown_comments(nb))  # what the run checks the text by
     kernel = nb["metadata"].get("kernelspec")
     sha = hashlib.sha256(json.dumps([sys.version, kernel, code]).encode())
     for file in input_files(inputs):
         sha.update(f"\0{file}\0".encode())
         sha.update(file.read_bytes() if file.is_file() else b"missing")
     return sha.hexdigest()
+
+
+def markdown_source(cell):
+    source = cell["source"]
+    return "".join(source) if isinstance(source, list) else source
+
+
+def markdown_comments(nb):
+    """The HTML comments of the markdown cells: there the text names the
+    values the run checks it against (the notebook's check_text)."""
+    return [re.findall(r"(?s)<!--.*?-->", markdown_source(c))
+            for c in nb["cells"] if c["cell_type"] == "markdown"]
+
+
+def text_mismatches(nb):
+    """One line per tie of the markdown that the values stored by the
+    notebook's last run (check_text's output) do not support: a number
+    typed differently from the run's value, a statement the run found
+    false, or a tie the run did not evaluate. [] if the text holds."""
+    stored = next((o["metadata"]["text_ties"] for c in code_cells(nb)
+                   for o in c.get("outputs", [])
+                   if "text_ties" in o.get("metadata", {})), None)
+    if stored is None:
+        return ["the run did not check the text (its last cell, "
+                "check_text(), printed no result)"]
+    tie, values, found = re.compile(stored["pattern"]), stored["values"], []
+    for index, cell in enumerate(nb["cells"]):
+        source = markdown_source(cell) if cell["cell_type"] == "markdown" else ""
+        for match in tie.finditer(source):
+            before = " ".join(tie.sub("", source[:match.start()]).split())
+            value, where = values.get(match[0]), f"cell {index}: '...{before[-50:]}'"
+            if value is None:
+                found.append(f"{where}: {match[0]} was not evaluated by the run")
+            elif isinstance(value, str) and not before.endswith(value):
+                typed = re.search(r"[\w.+-]*$", before)[0]
+                found.append(f"{where} has {typed}, the run gives {value}")
+            elif value is False:
+                found.append(f"{where} is no longer true")
+    return found
 
 
 def input_files(paths):
