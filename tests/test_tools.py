@@ -609,32 +609,6 @@ def test_a_latex_error_in_the_derivations_names_its_line(tmp_path):
     assert compile_tex(source)[0] == 1  # not current: compiled (and failing) again
 
 
-def test_ctrl_c_during_the_build_says_what_submission_holds(tmp_path, root):
-    """Ctrl-C (SIGINT to the build's process group, as a terminal sends it)
-    while the locked build runs: `make pdf` still says what submission/ holds."""
-    path = project(tmp_path, new_code_cell("print(42)"))
-    (tmp_path / SUBMISSION).mkdir()
-    shutil.copy2(path, tmp_path / SUBMISSION / NOTEBOOK)
-    started = tmp_path / "started"
-    # In place of `make hand-in` under the lock: one that Ctrl-C interrupts
-    locked = (f"{sys.executable} {TOOLS / 'lock.py'} {tmp_path / '.lock'} "
-              f"sh -c 'touch {started}; exec sleep 60' sh")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
-    build = subprocess.Popen(
-        ["make", "-s", "-C", str(root), "pdf", f"PYTHON={sys.executable}",
-         f"NOTEBOOK={path}", f"LOCKED={locked}"], env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while not started.exists():
-        assert time.monotonic() < deadline and build.poll() is None, build.stderr.read()
-        time.sleep(0.05)
-    os.killpg(build.pid, signal.SIGINT)
-    _, stderr = build.communicate(timeout=30)
-    assert build.returncode != 0
-    assert hand_in.status(path) in stderr.splitlines()
-    assert hand_in.status(path).startswith(f"{SUBMISSION}/ still holds the previous build")
-
-
 def test_gitignore_covers_the_notebooks_exports(root):
     """What Jupyter's exports leave next to the notebook is never committed."""
     if not (root / ".git").exists() or not shutil.which("git"):

@@ -24,9 +24,9 @@ from datetime import datetime
 from pathlib import Path
 
 import layout
-from files import write_atomic, write_failure
+from files import signals_held, write_atomic, write_failure
 from latex_log import errors
-from project import (DIGEST_PREFIX, HAND_IN, KEYWORDS_RESOURCE, PDF, STEM,
+from project import (BUILD_STARTED, DIGEST_PREFIX, HAND_IN, KEYWORDS_RESOURCE, PDF, STEM,
                      SUBMISSION, TEMPLATE, NotANotebook, pdf_notebook_digest, read_notebook,
                      run_digest, sha256)
 
@@ -127,9 +127,10 @@ def replace_folder(folder, files):
     except BaseException:
         shutil.rmtree(new, ignore_errors=True)
         raise
-    if folder.exists():
-        os.rename(folder, old)
-    os.rename(new, folder)
+    with signals_held():  # a stop between the renames would leave no folder
+        if folder.exists():
+            os.rename(folder, old)
+        os.rename(new, folder)
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -169,15 +170,20 @@ def build(notebook, stamp, inputs):
     return f"{SUBMISSION}/: {' '.join(HAND_IN)} (notebook sha256 {sha256(data)[:12]})"
 
 
-def status(notebook):
-    """After a failed build: what submission/ holds."""
+def status(notebook, started=None):
+    """After a failed or stopped build: what submission/ holds. started:
+    when the build began (seconds since the epoch), if known: a hand-in
+    made since then is this build's, not the previous one."""
     sub = Path(notebook).resolve().parent / SUBMISSION
     kept = sub / HAND_IN[0]
     if not kept.is_file():
         return f"{SUBMISSION}/ is empty: there is no complete hand-in yet."
-    when = datetime.fromtimestamp(kept.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+    made = kept.stat().st_mtime
+    when = datetime.fromtimestamp(made).strftime("%Y-%m-%d %H:%M")
     same = Path(notebook).is_file() and Path(notebook).read_bytes() == kept.read_bytes()
-    return (f"{SUBMISSION}/ still holds the previous build (of {when})"
+    which = ("holds the hand-in this build made" if started and made >= started
+             else "still holds the previous build")
+    return (f"{SUBMISSION}/ {which} (of {when})"
             + ("." if same else f", not the current {Path(notebook).name}."))
 
 
@@ -189,7 +195,8 @@ def main(argv):
     parser.add_argument("inputs", nargs="*")
     args = parser.parse_intermixed_args(argv)
     if args.status:
-        print(status(args.notebook), file=sys.stderr)
+        started = os.environ.get(BUILD_STARTED)
+        print(status(args.notebook, started and float(started)), file=sys.stderr)
         return
     try:
         print(build(args.notebook, args.stamp, args.inputs))

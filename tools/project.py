@@ -23,6 +23,9 @@ TEXT_WIDTH_NAME = "TEXT_WIDTH"
 FIGURES = "figures"  # the notebook writes FIGURES/*.pdf
 SUBMISSION = "submission"
 BUILD = "build"  # build products, beside the notebook
+# tools/lock.py tells a failed build's report when the build took the lock,
+# in this environment variable (seconds since the epoch)
+BUILD_STARTED = "BUILD_STARTED"
 DERIVATIONS = "derivations.tex"  # compiled to BUILD/derivations.pdf
 HAND_IN = (NOTEBOOK, PDF)  # exactly what submission/ holds
 PAGE_LIMIT = 10  # pages of the hand-in PDF (9 today: one page of room)
