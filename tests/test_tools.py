@@ -1,6 +1,7 @@
 """tools/: how the build executes, saves and loads notebooks, one build at a
 time, and assembles submission/ as one unit."""
 import ast
+import contextlib
 import errno
 import fcntl
 import json
@@ -77,6 +78,21 @@ def test_failing_cell_fails_with_that_cells_error(tmp_path):
     assert "cell two broke" in str(error.value)
 
 
+def test_a_failing_cell_is_told_without_colour_codes_in_a_log(tmp_path):
+    """stderr is a file (a CI log, `make pdf 2> log`): the traceback is
+    plain text."""
+    path = write(tmp_path / "bad.ipynb", new_code_cell("y = 1"),
+                 new_code_cell("raise ValueError('cell two broke')"))
+    with open(tmp_path / "log", "w+") as log:
+        run = subprocess.run(RUN_NOTEBOOK + [str(path)], stderr=log, timeout=120)
+        log.seek(0)
+        text = log.read()
+    assert run.returncode == 1
+    assert "ValueError: cell two broke" in text
+    assert "\x1b" not in text
+    assert text.endswith(f"{path}: the file is unchanged.\n")
+
+
 def limit_file_size():
     """In the child: files may not grow past 64 KiB, and writing past that
     fails with EFBIG instead of killing the process."""
@@ -90,7 +106,7 @@ def test_failed_save_leaves_the_notebook_intact(tmp_path):
     run = subprocess.run(RUN_NOTEBOOK + [str(path)], capture_output=True,
                          text=True, timeout=120, preexec_fn=limit_file_size)
     assert run.returncode == 1
-    assert run.stderr.splitlines() == [
+    assert run.stderr.strip().splitlines() == [
         f"{path}: not saved (File too large); the file is unchanged."]
     assert path.read_bytes() == before
     assert list(tmp_path.iterdir()) == [path]
@@ -300,7 +316,10 @@ CONFLICTED = """{
 
 
 @pytest.mark.parametrize("text, why", [
-    (CONFLICTED, "Expecting value at line 3; it looks like an unresolved git merge conflict"),
+    (CONFLICTED, "Expecting value: line 3 column 1; it looks like an unresolved git merge "
+     "conflict"),
+    ('{"cells": [{"cell_type": "code", "source": "x = 1', "Unterminated string "
+     "starting at: line 1 column 44"),
     ("{}", "no list of cells"),
     ("[]", "no list of cells"),
     ('{"cells": [{"cell_type": "code", "source": "1"}], "metadata": {}}',
@@ -389,7 +408,7 @@ def test_text_on_stderr_stops_the_run_naming_the_cell(tmp_path):
     run = subprocess.run(RUN_NOTEBOOK + [str(path), "--stamp", str(stamp)],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 1
-    assert run.stderr.splitlines() == [
+    assert run.stderr.strip().splitlines() == [
         f"{path}: cell [2] (import sys) wrote to stderr: careful",
         "The PDF would show it, so the file is unchanged: make that cell print "
         "nothing to stderr (fix or silence the warning), then run the build again."]
@@ -541,16 +560,49 @@ def test_a_full_disk_fails_in_one_line_and_leaves_no_temp_file(
     assert sorted(path.parent.rglob("*")) == listing
 
 
-def test_a_latex_error_names_the_cell(tmp_path):
+@pytest.mark.parametrize("broken, error", [
+    ("Vectors in $\\R^n$ are columns.", "Undefined control sequence"),
+    # a runaway argument: LaTeX's log gives no line number
+    ("A half is $\\frac{1}{$ here.", "File ended while scanning use of \\frac"),
+])
+def test_a_latex_error_names_the_cell(tmp_path, broken, error):
     path = project(tmp_path, new_markdown_cell("# Title"),
-                   new_markdown_cell("Vectors in $\\R^n$ are columns."),
-                   new_code_cell("x = 1"))
+                   new_markdown_cell("A third is $\\frac{1}{3}$ here."),
+                   new_markdown_cell(broken), new_code_cell("x = 1"),
+                   new_markdown_cell("More words here."))
     with pytest.raises(hand_in.Failed) as failed:
         hand_in.build(path, None, [])
     message = str(failed.value)
-    assert "in cell 1 (markdown: Vectors in $\\R^n$ are columns.)" in message
-    assert "Undefined control sequence" in message
+    assert f"in cell 2 (markdown: {broken})" in message
+    assert error in message
     assert len(message.splitlines()) <= 4
+    assert not (tmp_path / SUBMISSION).exists()
+
+
+def kill_first_xelatex(parent):
+    """Kill (SIGKILL) the first xelatex that parent starts, once it runs."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for stat_file in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError):
+                name, rest = stat_file.read_text().rsplit(")", 1)
+                if name.endswith("(xelatex") and int(rest.split()[1]) == parent:
+                    os.kill(int(stat_file.parent.name), signal.SIGKILL)
+                    return
+        time.sleep(0.01)
+
+
+def test_xelatex_killed_during_the_export_is_no_latex_error(tmp_path):
+    path = project(tmp_path, new_markdown_cell("# Title"), new_code_cell("x = 1"))
+    killer = threading.Thread(target=kill_first_xelatex, args=(os.getpid(),))
+    killer.start()
+    with pytest.raises(hand_in.Failed) as failed:
+        hand_in.build(path, None, [])
+    killer.join()
+    assert str(failed.value) == (
+        "the PDF export stopped: xelatex ended before finishing its run, with no "
+        "LaTeX error (was it killed?); run make pdf again (its output: "
+        f"{tmp_path / 'build' / STEM}.log)")
     assert not (tmp_path / SUBMISSION).exists()
 
 
@@ -607,6 +659,40 @@ def test_a_latex_error_in_the_derivations_names_its_line(tmp_path):
                                    f"sequence. (Vectors in $\\R)\n  full log: {log}\n")
     assert (tmp_path / "build" / "d.pdf").read_bytes() == before
     assert compile_tex(source)[0] == 1  # not current: compiled (and failing) again
+
+
+def test_pytest_on_a_notebook_never_run_says_to_build_first(tmp_path, root):
+    """Outputs cleared in Jupyter, then `pytest` alone: one line saying
+    what to run, not an assertion per test."""
+    (tmp_path / "tools").symlink_to(root / "tools")
+    shutil.copytree(root / "tests", tmp_path / "tests",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    nb = nbformat.read(root / NOTEBOOK, as_version=4)
+    for cell in nb.cells:  # as Edit > Clear Outputs of All Cells leaves it
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nbformat.write(nb, tmp_path / NOTEBOOK)
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "tests/test_notebook.py", "tests/test_pdfs.py"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == pytest.ExitCode.USAGE_ERROR
+    assert "assert" not in run.stdout
+    assert run.stderr.strip().splitlines() == [
+        f"ERROR: {NOTEBOOK} holds no complete run (outputs cleared, or cells run out "
+        "of order): run `make test` (or `make pdf`) first, which runs it"]
+
+
+def test_benchmark_run_all_prints_only_its_figures(tmp_path, capfd):
+    """`make benchmark`'s fresh kernel writes nothing to the terminal (no
+    "Kernel is running over TCP without encryption" warning)."""
+    from benchmark import run_all
+    (tmp_path / "data").mkdir()
+    path = write(tmp_path / NOTEBOOK, new_code_cell("import os\nimport torch\n"),
+                 new_code_cell("x = 1"))
+    run_all(path)
+    out, err = capfd.readouterr()
+    assert out.startswith("Run All: imports cell ") and out.count("\n") == 1
+    assert err == ""
 
 
 def test_gitignore_covers_the_notebooks_exports(root):

@@ -17,6 +17,7 @@ import contextlib
 import difflib
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import layout
 from files import signals_held, write_atomic, write_failure
-from latex_log import errors
+from latex_log import errors, finished
 from project import (BUILD_STARTED, DIGEST_PREFIX, HAND_IN, KEYWORDS_RESOURCE, PDF, STEM,
                      SUBMISSION, TEMPLATE, NotANotebook, pdf_notebook_digest, read_notebook,
                      run_digest, sha256)
@@ -75,13 +76,23 @@ def export(data, folder, log):
 
 
 def latex_failure(nb, tex, log_text, log):
-    """Which cell broke LaTeX, and how, in a few lines."""
+    """Which cell broke LaTeX, and how, in a few lines; or that LaTeX was
+    stopped (killed) before it could finish, which is no LaTeX error."""
     found = errors(log_text)
+    if not finished(log_text):
+        return ("the PDF export stopped: xelatex ended before finishing its run, "
+                f"with no LaTeX error (was it killed?); run make pdf again (its output: {log})")
     if not found:
         return f"the PDF export failed in LaTeX; see {log}"
     message, line, context = found[0]
     tex_lines = tex.splitlines()
-    text = tex_lines[line - 1] if line and line <= len(tex_lines) else context
+    if line and line <= len(tex_lines):
+        text = tex_lines[line - 1]
+    else:  # no line number (a runaway argument): a line holding its text
+        held = [t for t in tex_lines if context and context in t]
+        macro = re.search(r"use of (\\\w+)", message)  # the command it belongs to
+        text = next((t for t in held if macro and macro.group(1) in t),
+                    held[0] if held else context)
     index, cell = source_cell(nb, text or context)
     where = (f"cell {index} ({cell.cell_type}: {first_line(cell)})"
              if cell is not None else f"LaTeX line {line}")

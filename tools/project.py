@@ -71,7 +71,7 @@ def parse_notebook(text, path=NOTEBOOK):
     try:
         nb = json.loads(text)
     except json.JSONDecodeError as error:
-        raise refuse(f"{error.msg} at line {error.lineno}") from None
+        raise refuse(f"{error.msg}: line {error.lineno} column {error.colno}") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise refuse("no list of cells")
     if nb.get("nbformat") != 4:
@@ -127,6 +127,13 @@ def input_files(paths):
             yield from sorted(p for p in path.rglob("*") if p.is_file())
         else:
             yield path
+
+
+def ran_top_to_bottom(nb):
+    """The stored notebook holds one complete run: its code cells counted
+    1, 2, 3, ... (not cleared, nor run out of order)."""
+    counts = [c.get("execution_count") for c in code_cells(nb)]
+    return counts == list(range(1, len(counts) + 1))
 
 
 def cell_tags(cell):

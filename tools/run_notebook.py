@@ -10,10 +10,14 @@ standard library (nbformat alone takes seconds to import).
 """
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
 from project import NoLoopback, NotANotebook, check_loopback, read_notebook, run_digest
+
+# A terminal's colour codes, which the kernel puts in tracebacks
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 
 def unchanged(stamp, nb, inputs):
@@ -30,7 +34,8 @@ def run(notebook, stamp, inputs):
         build = stamp.parent if stamp else None
         nb = execute(notebook, aside=build, scratch=build, stop_on_signals=True)
     except CellExecutionError as error:
-        sys.exit(f"{error}\n{notebook}: the file is unchanged.")
+        text = str(error) if sys.stderr.isatty() else ANSI.sub("", str(error))
+        sys.exit(f"{text}\n{notebook}: the file is unchanged.")
     except Stopped as stopped:
         print(stopped, file=sys.stderr)
         sys.exit(stopped.exit_code)
