@@ -32,6 +32,12 @@ PAGE_LIMIT = 10  # pages of the hand-in PDF (9 today: one page of room)
 MAX_CODE_LINE = 79  # characters: longer code lines wrap in the PDF
 MAX_OUTPUT_LINE = 76  # printed output sits indented: it wraps sooner
 
+# Setup registers each project folder's .venv as a Jupyter kernel of the user
+# (tools/kernel.py): KERNEL_NAME-<8 hex digits of the folder's path>, shown
+# as KERNEL_DISPLAY_NAME with the folder filled in
+KERNEL_NAME = "ece685d-hw2"
+KERNEL_DISPLAY_NAME = "Python (ECE 685D HW2, {folder})"
+
 # Cell tags: `export` cells hold the definitions the tests load, the PDF
 # shows only the output of `hide-input` cells and nothing of `remove-cell` ones.
 EXPORT_TAG = "export"
