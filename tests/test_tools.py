@@ -6,6 +6,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import resource
 import shlex
 import shutil
@@ -26,9 +27,9 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 import hand_in
 from definitions import load_definitions
 from notebook import Stopped, execute
-from project import (DIGEST_PREFIX, EXPORT_TAG, HAND_IN, NOTEBOOK, PDF, STEM,
-                     SUBMISSION, TEXT_WIDTH_NAME, pdf_notebook_digest, pdf_pages,
-                     pdf_text, run_digest, sha256)
+from project import (DIGEST_PREFIX, EXPORT_TAG, HAND_IN, MAX_CODE_LINE, NOTEBOOK,
+                     PAGE_LIMIT, PDF, STEM, SUBMISSION, TEXT_WIDTH_NAME,
+                     pdf_notebook_digest, pdf_pages, pdf_text, run_digest, sha256)
 from run_notebook import main
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
@@ -604,6 +605,40 @@ def test_xelatex_killed_during_the_export_is_no_latex_error(tmp_path):
         "LaTeX error (was it killed?); run make pdf again (its output: "
         f"{tmp_path / 'build' / STEM}.log)")
     assert not (tmp_path / SUBMISSION).exists()
+
+
+def test_every_build_says_its_pages_and_how_full_each_is(tmp_path):
+    """The room left, before a change runs out of it: the pages against
+    the limit, and how far down each page is used (page 2 holds a rule of
+    half the text height, nothing else)."""
+    cells = [new_markdown_cell("# Title"), new_code_cell(f"{TEXT_WIDTH_NAME} = 6.5"),
+             new_markdown_cell("\\newpage"),
+             new_markdown_cell("\\noindent\\rule{2pt}{0.5\\textheight}")]
+    cells[1].execution_count = 1
+    path = write(tmp_path / NOTEBOOK, *cells)
+    for _ in ("replaced", "up to date"):
+        said = hand_in.build(path, None, []).splitlines()
+        assert len(said) == 2 and said[1].startswith(f"{SUBMISSION}/")
+        assert re.fullmatch(rf"{PDF}: 2 of {PAGE_LIMIT} pages; each filled to "
+                            r"\(%\): \d 50", said[0]), said[0]
+
+
+def test_a_code_line_too_long_is_refused_before_the_run(tmp_path):
+    """The layout rules of the sources hold before the notebook runs: no
+    kernel starts, the file stays as it was."""
+    long_line = "x = " + "1" * MAX_CODE_LINE
+    path = write(tmp_path / "nb.ipynb", new_code_cell(SLOW_CELL.replace("60", "0")),
+                 new_code_cell(long_line))
+    before = path.read_bytes()
+    run = subprocess.run(RUN_NOTEBOOK + [str(path), "--stamp", str(tmp_path / "stamp")],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        f"{path} breaks the layout rules, so it was not run (the file is unchanged):",
+        f"  cell 1 (code): a code line of {len(long_line)} characters (at most "
+        f"{MAX_CODE_LINE} fit the page): {long_line[:40]}"]
+    assert not (tmp_path / "kernel.pid").exists()
+    assert path.read_bytes() == before and not (tmp_path / "stamp").exists()
 
 
 # build/derivations.pdf judged by content (tools/derivations.py)

@@ -174,11 +174,13 @@ def build(notebook, stamp, inputs):
         raise Failed("the hand-in breaks the layout rules (submission/ "
                      "unchanged):\n  " + "\n  ".join(broken[:5]))
     submission = Path(notebook).resolve().parent / SUBMISSION
+    pages = layout.pages(pdf)  # every build says how much room is left
     if is_current(submission, data, pdf):
-        return f"{SUBMISSION}/ is up to date: {' '.join(HAND_IN)}"
+        return f"{pages}\n{SUBMISSION}/ is up to date: {' '.join(HAND_IN)}"
     with writing(f"{SUBMISSION}/"):
         replace_folder(submission, {HAND_IN[0]: data, PDF: pdf})
-    return f"{SUBMISSION}/: {' '.join(HAND_IN)} (notebook sha256 {sha256(data)[:12]})"
+    return (f"{pages}\n{SUBMISSION}/: {' '.join(HAND_IN)} "
+            f"(notebook sha256 {sha256(data)[:12]})")
 
 
 def status(notebook, started=None):

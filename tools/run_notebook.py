@@ -4,9 +4,10 @@
 
 With --stamp, the run is skipped when the notebook's code cells (with their
 stored outputs) and the INPUT files and folders are as the last complete run
-left them: FILE holds their digest. A file that is not a valid notebook is
-refused before anything runs. Until a run is needed this imports only the
-standard library (nbformat alone takes seconds to import).
+left them: FILE holds their digest. A file that is not a valid notebook, or
+whose cells' sources break a layout rule (tools/layout.py: a code line too
+long, say), is refused before anything runs. Until a run is needed this
+imports only the standard library (nbformat alone takes seconds to import).
 """
 import argparse
 import json
@@ -14,6 +15,7 @@ import re
 import sys
 from pathlib import Path
 
+import layout
 from project import NoLoopback, NotANotebook, check_loopback, read_notebook, run_digest
 
 # A terminal's colour codes, which the kernel puts in tracebacks
@@ -67,6 +69,10 @@ def main(argv):
         if stamp and unchanged(stamp, nb, args.inputs):
             print(f"{args.notebook}: unchanged since its last run, not run again")
             return
+        broken = layout.source_rules_broken(nb)  # before minutes of running
+        if broken:
+            sys.exit(f"{args.notebook} breaks the layout rules, so it was not run (the "
+                     "file is unchanged):\n  " + "\n  ".join(broken[:5]))
         check_loopback(args.notebook)  # before seconds of imports
     except (NotANotebook, NoLoopback, OSError) as error:
         sys.exit(str(error))
