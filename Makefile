@@ -6,28 +6,29 @@ BIN := $(VENV)/bin
 # The notebook's name is named once, in tools/project.py
 NOTEBOOK := $(shell $(PYTHON) tools/project.py NOTEBOOK 2>/dev/null)
 NAME := $(basename $(NOTEBOOK))
-# One build at a time in this folder: a make that holds build/.lock
-LOCKED := $(PYTHON) tools/lock.py build/.lock $(MAKE) --no-print-directory
+# One build at a time in this folder: a make that holds build/.lock. SIGTERM
+# to make alone (which passes it on to its recipe's process only) or Ctrl-C
+# stops the whole build; then STATUS says what submission/ holds
+LOCK := $(PYTHON) tools/lock.py build/.lock
+LOCKED := $(LOCK) $(MAKE) --no-print-directory
 EXECUTED := build/$(NAME).executed
 # What a run of the notebook depends on (their digest is in $(EXECUTED))
 RUN_INPUTS := requirements.txt tools/project.py tools/notebook.py \
     tools/run_notebook.py data figures
-# After a failed or interrupted build: say what submission/ still holds
+# After a failed or stopped build: say what submission/ holds
 STATUS = $(PYTHON) tools/hand_in.py $(NOTEBOOK) --status
-SAY_STATUS = { $(STATUS); exit 1; }
-# Ctrl-C reaches the whole build; the shell running it says the status then
-# (without the trap it would stop with the interrupted build, saying nothing)
-ON_INTERRUPT = trap '$(STATUS); exit 130' INT TERM
+# What `make pdf` runs holding the lock
+HAND_IN := $(MAKE) --no-print-directory hand-in
 
 .PHONY: pdf test e2e notebook setup venv system-deps export-config benchmark \
-    clean lab python-check hand-in FORCE
+    clean remove-build-products lab python-check hand-in FORCE
 .DELETE_ON_ERROR:
 
 ## pdf: execute $(NOTEBOOK) in place, export it to PDF and put both into
 ##      submission/ together; compile derivations.tex to build/derivations.pdf
 ##      (each step only when its inputs changed)
 pdf: python-check
-	@$(ON_INTERRUPT); $(LOCKED) hand-in || $(SAY_STATUS)
+	@$(LOCK) --on-failure '$(STATUS)' $(HAND_IN)
 
 # The notebook and its PDF, read once, moved into submission/ as one unit
 hand-in: $(EXECUTED) build/derivations.pdf
@@ -88,5 +89,12 @@ python-check:
 system-deps:
 	@tools/ensure_system_deps.sh
 
+## clean: remove every build product; waits for a build running in this folder
 clean:
-	rm -rf build submission .submission.new .submission.old .pytest_cache
+	@$(LOCK) $(MAKE) --no-print-directory remove-build-products
+
+# build/.lock stays: a build waiting for it would run beside one that makes
+# a new one
+remove-build-products:
+	find build -mindepth 1 -maxdepth 1 ! -name .lock -exec rm -rf {} +
+	rm -rf submission .submission.new .submission.old .pytest_cache

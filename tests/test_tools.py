@@ -1,10 +1,12 @@
 """tools/: how the build executes, saves and loads notebooks, one build at a
 time, and assembles submission/ as one unit."""
 import ast
+import contextlib
 import errno
 import fcntl
 import json
 import os
+import re
 import resource
 import shlex
 import shutil
@@ -25,9 +27,9 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 import hand_in
 from definitions import load_definitions
 from notebook import Stopped, execute
-from project import (DIGEST_PREFIX, EXPORT_TAG, HAND_IN, NOTEBOOK, PDF, STEM,
-                     SUBMISSION, TEXT_WIDTH_NAME, pdf_notebook_digest, pdf_pages,
-                     pdf_text, run_digest, sha256)
+from project import (DIGEST_PREFIX, EXPORT_TAG, HAND_IN, MAX_CODE_LINE, NOTEBOOK,
+                     PAGE_LIMIT, PDF, STEM, SUBMISSION, TEXT_WIDTH_NAME,
+                     pdf_notebook_digest, pdf_pages, pdf_text, run_digest, sha256)
 from run_notebook import main
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
@@ -77,6 +79,21 @@ def test_failing_cell_fails_with_that_cells_error(tmp_path):
     assert "cell two broke" in str(error.value)
 
 
+def test_a_failing_cell_is_told_without_colour_codes_in_a_log(tmp_path):
+    """stderr is a file (a CI log, `make pdf 2> log`): the traceback is
+    plain text."""
+    path = write(tmp_path / "bad.ipynb", new_code_cell("y = 1"),
+                 new_code_cell("raise ValueError('cell two broke')"))
+    with open(tmp_path / "log", "w+") as log:
+        run = subprocess.run(RUN_NOTEBOOK + [str(path)], stderr=log, timeout=120)
+        log.seek(0)
+        text = log.read()
+    assert run.returncode == 1
+    assert "ValueError: cell two broke" in text
+    assert "\x1b" not in text
+    assert text.endswith(f"{path}: the file is unchanged.\n")
+
+
 def limit_file_size():
     """In the child: files may not grow past 64 KiB, and writing past that
     fails with EFBIG instead of killing the process."""
@@ -90,7 +107,7 @@ def test_failed_save_leaves_the_notebook_intact(tmp_path):
     run = subprocess.run(RUN_NOTEBOOK + [str(path)], capture_output=True,
                          text=True, timeout=120, preexec_fn=limit_file_size)
     assert run.returncode == 1
-    assert run.stderr.splitlines() == [
+    assert run.stderr.strip().splitlines() == [
         f"{path}: not saved (File too large); the file is unchanged."]
     assert path.read_bytes() == before
     assert list(tmp_path.iterdir()) == [path]
@@ -300,7 +317,10 @@ CONFLICTED = """{
 
 
 @pytest.mark.parametrize("text, why", [
-    (CONFLICTED, "Expecting value at line 3; it looks like an unresolved git merge conflict"),
+    (CONFLICTED, "Expecting value: line 3 column 1; it looks like an unresolved git merge "
+     "conflict"),
+    ('{"cells": [{"cell_type": "code", "source": "x = 1', "Unterminated string "
+     "starting at: line 1 column 44"),
     ("{}", "no list of cells"),
     ("[]", "no list of cells"),
     ('{"cells": [{"cell_type": "code", "source": "1"}], "metadata": {}}',
@@ -389,7 +409,7 @@ def test_text_on_stderr_stops_the_run_naming_the_cell(tmp_path):
     run = subprocess.run(RUN_NOTEBOOK + [str(path), "--stamp", str(stamp)],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 1
-    assert run.stderr.splitlines() == [
+    assert run.stderr.strip().splitlines() == [
         f"{path}: cell [2] (import sys) wrote to stderr: careful",
         "The PDF would show it, so the file is unchanged: make that cell print "
         "nothing to stderr (fix or silence the warning), then run the build again."]
@@ -541,17 +561,84 @@ def test_a_full_disk_fails_in_one_line_and_leaves_no_temp_file(
     assert sorted(path.parent.rglob("*")) == listing
 
 
-def test_a_latex_error_names_the_cell(tmp_path):
+@pytest.mark.parametrize("broken, error", [
+    ("Vectors in $\\R^n$ are columns.", "Undefined control sequence"),
+    # a runaway argument: LaTeX's log gives no line number
+    ("A half is $\\frac{1}{$ here.", "File ended while scanning use of \\frac"),
+])
+def test_a_latex_error_names_the_cell(tmp_path, broken, error):
     path = project(tmp_path, new_markdown_cell("# Title"),
-                   new_markdown_cell("Vectors in $\\R^n$ are columns."),
-                   new_code_cell("x = 1"))
+                   new_markdown_cell("A third is $\\frac{1}{3}$ here."),
+                   new_markdown_cell(broken), new_code_cell("x = 1"),
+                   new_markdown_cell("More words here."))
     with pytest.raises(hand_in.Failed) as failed:
         hand_in.build(path, None, [])
     message = str(failed.value)
-    assert "in cell 1 (markdown: Vectors in $\\R^n$ are columns.)" in message
-    assert "Undefined control sequence" in message
+    assert f"in cell 2 (markdown: {broken})" in message
+    assert error in message
     assert len(message.splitlines()) <= 4
     assert not (tmp_path / SUBMISSION).exists()
+
+
+def kill_first_xelatex(parent):
+    """Kill (SIGKILL) the first xelatex that parent starts, once it runs."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for stat_file in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError):
+                name, rest = stat_file.read_text().rsplit(")", 1)
+                if name.endswith("(xelatex") and int(rest.split()[1]) == parent:
+                    os.kill(int(stat_file.parent.name), signal.SIGKILL)
+                    return
+        time.sleep(0.01)
+
+
+def test_xelatex_killed_during_the_export_is_no_latex_error(tmp_path):
+    path = project(tmp_path, new_markdown_cell("# Title"), new_code_cell("x = 1"))
+    killer = threading.Thread(target=kill_first_xelatex, args=(os.getpid(),))
+    killer.start()
+    with pytest.raises(hand_in.Failed) as failed:
+        hand_in.build(path, None, [])
+    killer.join()
+    assert str(failed.value) == (
+        "the PDF export stopped: xelatex ended before finishing its run, with no "
+        "LaTeX error (was it killed?); run make pdf again (its output: "
+        f"{tmp_path / 'build' / STEM}.log)")
+    assert not (tmp_path / SUBMISSION).exists()
+
+
+def test_every_build_says_its_pages_and_how_full_each_is(tmp_path):
+    """The room left, before a change runs out of it: the pages against
+    the limit, and how far down each page is used (page 2 holds a rule of
+    half the text height, nothing else)."""
+    cells = [new_markdown_cell("# Title"), new_code_cell(f"{TEXT_WIDTH_NAME} = 6.5"),
+             new_markdown_cell("\\newpage"),
+             new_markdown_cell("\\noindent\\rule{2pt}{0.5\\textheight}")]
+    cells[1].execution_count = 1
+    path = write(tmp_path / NOTEBOOK, *cells)
+    for _ in ("replaced", "up to date"):
+        said = hand_in.build(path, None, []).splitlines()
+        assert len(said) == 2 and said[1].startswith(f"{SUBMISSION}/")
+        assert re.fullmatch(rf"{PDF}: 2 of {PAGE_LIMIT} pages; each filled to "
+                            r"\(%\): \d 50", said[0]), said[0]
+
+
+def test_a_code_line_too_long_is_refused_before_the_run(tmp_path):
+    """The layout rules of the sources hold before the notebook runs: no
+    kernel starts, the file stays as it was."""
+    long_line = "x = " + "1" * MAX_CODE_LINE
+    path = write(tmp_path / "nb.ipynb", new_code_cell(SLOW_CELL.replace("60", "0")),
+                 new_code_cell(long_line))
+    before = path.read_bytes()
+    run = subprocess.run(RUN_NOTEBOOK + [str(path), "--stamp", str(tmp_path / "stamp")],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        f"{path} breaks the layout rules, so it was not run (the file is unchanged):",
+        f"  cell 1 (code): a code line of {len(long_line)} characters (at most "
+        f"{MAX_CODE_LINE} fit the page): {long_line[:40]}"]
+    assert not (tmp_path / "kernel.pid").exists()
+    assert path.read_bytes() == before and not (tmp_path / "stamp").exists()
 
 
 # build/derivations.pdf judged by content (tools/derivations.py)
@@ -609,30 +696,38 @@ def test_a_latex_error_in_the_derivations_names_its_line(tmp_path):
     assert compile_tex(source)[0] == 1  # not current: compiled (and failing) again
 
 
-def test_ctrl_c_during_the_build_says_what_submission_holds(tmp_path, root):
-    """Ctrl-C (SIGINT to the build's process group, as a terminal sends it)
-    while the locked build runs: `make pdf` still says what submission/ holds."""
-    path = project(tmp_path, new_code_cell("print(42)"))
-    (tmp_path / SUBMISSION).mkdir()
-    shutil.copy2(path, tmp_path / SUBMISSION / NOTEBOOK)
-    started = tmp_path / "started"
-    # In place of `make hand-in` under the lock: one that Ctrl-C interrupts
-    locked = (f"{sys.executable} {TOOLS / 'lock.py'} {tmp_path / '.lock'} "
-              f"sh -c 'touch {started}; exec sleep 60' sh")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
-    build = subprocess.Popen(
-        ["make", "-s", "-C", str(root), "pdf", f"PYTHON={sys.executable}",
-         f"NOTEBOOK={path}", f"LOCKED={locked}"], env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while not started.exists():
-        assert time.monotonic() < deadline and build.poll() is None, build.stderr.read()
-        time.sleep(0.05)
-    os.killpg(build.pid, signal.SIGINT)
-    _, stderr = build.communicate(timeout=30)
-    assert build.returncode != 0
-    assert hand_in.status(path) in stderr.splitlines()
-    assert hand_in.status(path).startswith(f"{SUBMISSION}/ still holds the previous build")
+def test_pytest_on_a_notebook_never_run_says_to_build_first(tmp_path, root):
+    """Outputs cleared in Jupyter, then `pytest` alone: one line saying
+    what to run, not an assertion per test."""
+    (tmp_path / "tools").symlink_to(root / "tools")
+    shutil.copytree(root / "tests", tmp_path / "tests",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    nb = nbformat.read(root / NOTEBOOK, as_version=4)
+    for cell in nb.cells:  # as Edit > Clear Outputs of All Cells leaves it
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nbformat.write(nb, tmp_path / NOTEBOOK)
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "tests/test_notebook.py", "tests/test_pdfs.py"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == pytest.ExitCode.USAGE_ERROR
+    assert "assert" not in run.stdout
+    assert run.stderr.strip().splitlines() == [
+        f"ERROR: {NOTEBOOK} holds no complete run (outputs cleared, or cells run out "
+        "of order): run `make test` (or `make pdf`) first, which runs it"]
+
+
+def test_benchmark_run_all_prints_only_its_figures(tmp_path, capfd):
+    """`make benchmark`'s fresh kernel writes nothing to the terminal (no
+    "Kernel is running over TCP without encryption" warning)."""
+    from benchmark import run_all
+    (tmp_path / "data").mkdir()
+    path = write(tmp_path / NOTEBOOK, new_code_cell("import os\nimport torch\n"),
+                 new_code_cell("x = 1"))
+    run_all(path)
+    out, err = capfd.readouterr()
+    assert out.startswith("Run All: imports cell ") and out.count("\n") == 1
+    assert err == ""
 
 
 def test_gitignore_covers_the_notebooks_exports(root):

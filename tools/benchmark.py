@@ -114,15 +114,18 @@ def seconds(cell):
     return (end - start).total_seconds()
 
 
-def run_all():
+def run_all(path=ROOT / NOTEBOOK):
     """Seconds of the imports cell and of all other cells, in a fresh kernel
-    on a copy of the notebook (the notebook itself is left alone)."""
+    of this Python on a copy of the notebook at path (the notebook itself
+    is left alone)."""
     from nbclient import NotebookClient
+    from notebook import ThisPythonKernelManager  # encrypted: no warning printed
     with tempfile.TemporaryDirectory() as folder:
-        shutil.copy(ROOT / NOTEBOOK, Path(folder) / NOTEBOOK)
-        (Path(folder) / "data").symlink_to(ROOT / "data")
-        nb = nbformat.read(Path(folder) / NOTEBOOK, as_version=4)
+        shutil.copy(path, Path(folder) / path.name)
+        (Path(folder) / "data").symlink_to(path.resolve().parent / "data")
+        nb = nbformat.read(Path(folder) / path.name, as_version=4)
         NotebookClient(nb, kernel_name="python3", record_timing=True,
+                       kernel_manager_class=ThisPythonKernelManager,
                        resources={"metadata": {"path": folder}}).execute()
     cells = [c for c in nb.cells if c.cell_type == "code"]
     imports = [seconds(c) for c in cells if "\nimport torch\n" in c.source]

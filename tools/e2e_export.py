@@ -15,12 +15,18 @@ changes measured timings, and with them the ticks of a timing axis); the
 source of cells tagged `hide-input` is absent from the PDF, their output
 present. Bounded by --timeout seconds; the server and the browser are always
 stopped.
+
+The server takes a fresh random token for each run (`secrets`), through
+its environment: never on a command line (which every user of the machine
+can read), in a URL, in this script's output or in the server's log.
 """
 import argparse
 import base64
+import contextlib
 import difflib
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -38,7 +44,6 @@ from project import (HIDE_INPUT_TAG, NOTEBOOK, PDF, REMOVE_CELL_TAG, cell_tags,
                      code_cells, mask_numbers, pdf_notebook_digest, pdf_pages, pdf_text,
                      sha256)
 
-TOKEN = "e2e-export"
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -65,33 +70,76 @@ def letters(text):
     return re.sub(r"[^A-Za-z]", "", text)
 
 
-def start_lab(root, port, tmp, log):
-    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(tmp / "lab-settings"),
+class Lab:
+    """A running JupyterLab server: its address and its token."""
+
+    def __init__(self, process, url, token, log):
+        self.process, self.url, self.token, self.log = process, url, token, log
+
+    def headers(self):
+        return {"Authorization": f"token {self.token}"}
+
+    def redact(self, text):
+        """text with the token masked (what may be printed)."""
+        return text.replace(self.token, "<token>")
+
+
+def new_token():
+    """A fresh secret for one server: 256 random bits."""
+    return secrets.token_urlsafe(32)
+
+
+@contextlib.contextmanager
+def lab_server(root, tmp, deadline):
+    """JupyterLab from this Python serving root on 127.0.0.1 (its settings,
+    log and runtime files in tmp), with a fresh token; yields a Lab once it
+    answers, and stops it however the block ends (Ctrl-C included; a
+    failure prints the end of its log, the token masked)."""
+    token, port = new_token(), free_port()
+    env = dict(os.environ, JUPYTER_TOKEN=token,
+               JUPYTERLAB_SETTINGS_DIR=str(tmp / "lab-settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(tmp / "lab-workspaces"),
                JUPYTER_RUNTIME_DIR=str(tmp / "runtime"))
     cmd = [str(Path(sys.executable).with_name("jupyter")), "lab", "--no-browser",
            "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-           f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
-           "--LabApp.news_url=None",
+           f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-    return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    log = tmp / "jupyterlab.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    lab = Lab(process, f"http://127.0.0.1:{port}", token, log)
+    try:
+        wait_for_server(lab, deadline)
+        yield lab
+    except BaseException:
+        print(lab.redact(log.read_text()[-3000:]), file=sys.stderr)
+        raise
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        except ProcessLookupError:
+            pass
 
 
-def wait_for_server(port, server, deadline):
-    url = f"http://127.0.0.1:{port}/api/status?token={TOKEN}"
+def wait_for_server(lab, deadline):
+    request = urllib.request.Request(f"{lab.url}/api/status", headers=lab.headers())
     while time.monotonic() < deadline:
-        if server.poll() is not None:
+        if lab.process.poll() is not None:
             raise RuntimeError("JupyterLab exited")
         try:
-            urllib.request.urlopen(url, timeout=2)
+            urllib.request.urlopen(request, timeout=2)
             return
         except OSError:
             time.sleep(0.3)
     raise TimeoutError("JupyterLab did not start")
 
 
-def export_from_menu(port, tmp, deadline):
+def export_from_menu(lab, tmp, deadline):
     """Run all cells in JupyterLab, export to PDF from the menu; the PDF's path."""
     def ms():
         left = deadline - time.monotonic()
@@ -103,6 +151,7 @@ def export_from_menu(port, tmp, deadline):
         browser = p.chromium.launch_persistent_context(
             str(tmp / "chromium-profile"), executable_path=CHROMIUM, headless=True,
             args=CHROMIUM_ARGS, accept_downloads=True,  # and nothing into ~/.config
+            extra_http_headers=lab.headers(),  # the first page sets a login cookie
             env=dict(os.environ, XDG_CONFIG_HOME=str(tmp), XDG_CACHE_HOME=str(tmp)))
         try:
             page = browser.pages[0] if browser.pages else browser.new_page()
@@ -110,8 +159,7 @@ def export_from_menu(port, tmp, deadline):
             keep = lambda download: downloads.append(download)
             page.on("download", keep)
             browser.on("page", lambda tab: tab.on("download", keep))
-            page.goto(f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK}?token={TOKEN}",
-                      timeout=ms())
+            page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}", timeout=ms())
             # Run All while the kernel is still starting clears every output.
             page.wait_for_function(KERNEL_IDLE, timeout=ms(), polling=200)
             def menu(name):  # an item of the menu bar or of an open menu
@@ -325,25 +373,13 @@ def main():
         original = nbformat.read(root / NOTEBOOK, as_version=4)
         n_code = sum(c.cell_type == "code" for c in original.cells)
 
-        log_path, port = tmp / "jupyterlab.log", free_port()
-        with open(log_path, "w") as log:
-            server = start_lab(root, port, tmp, log)
         try:
-            wait_for_server(port, server, deadline)
-            menu_pdf = export_from_menu(port, tmp, deadline)
+            with lab_server(root, tmp, deadline) as lab:
+                menu_pdf = export_from_menu(lab, tmp, deadline)
         except BaseException:
-            print(log_path.read_text()[-3000:], file=sys.stderr)
             if (tmp / "failure.png").exists():
                 shutil.copy(tmp / "failure.png", reference.parent / "e2e-failure.png")
             raise
-        finally:
-            try:
-                os.killpg(server.pid, signal.SIGTERM)
-                server.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
         # nbconvert's command line on the notebook as JupyterLab ran and saved it
         saved = nbformat.read(root / NOTEBOOK, as_version=4)

@@ -17,6 +17,7 @@ import contextlib
 import difflib
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -24,9 +25,9 @@ from datetime import datetime
 from pathlib import Path
 
 import layout
-from files import write_atomic, write_failure
-from latex_log import errors
-from project import (DIGEST_PREFIX, HAND_IN, KEYWORDS_RESOURCE, PDF, STEM,
+from files import signals_held, write_atomic, write_failure
+from latex_log import errors, finished
+from project import (BUILD_STARTED, DIGEST_PREFIX, HAND_IN, KEYWORDS_RESOURCE, PDF, STEM,
                      SUBMISSION, TEMPLATE, NotANotebook, pdf_notebook_digest, read_notebook,
                      run_digest, sha256, text_mismatches)
 
@@ -75,13 +76,23 @@ def export(data, folder, log):
 
 
 def latex_failure(nb, tex, log_text, log):
-    """Which cell broke LaTeX, and how, in a few lines."""
+    """Which cell broke LaTeX, and how, in a few lines; or that LaTeX was
+    stopped (killed) before it could finish, which is no LaTeX error."""
     found = errors(log_text)
+    if not finished(log_text):
+        return ("the PDF export stopped: xelatex ended before finishing its run, "
+                f"with no LaTeX error (was it killed?); run make pdf again (its output: {log})")
     if not found:
         return f"the PDF export failed in LaTeX; see {log}"
     message, line, context = found[0]
     tex_lines = tex.splitlines()
-    text = tex_lines[line - 1] if line and line <= len(tex_lines) else context
+    if line and line <= len(tex_lines):
+        text = tex_lines[line - 1]
+    else:  # no line number (a runaway argument): a line holding its text
+        held = [t for t in tex_lines if context and context in t]
+        macro = re.search(r"use of (\\\w+)", message)  # the command it belongs to
+        text = next((t for t in held if macro and macro.group(1) in t),
+                    held[0] if held else context)
     index, cell = source_cell(nb, text or context)
     where = (f"cell {index} ({cell.cell_type}: {first_line(cell)})"
              if cell is not None else f"LaTeX line {line}")
@@ -127,9 +138,10 @@ def replace_folder(folder, files):
     except BaseException:
         shutil.rmtree(new, ignore_errors=True)
         raise
-    if folder.exists():
-        os.rename(folder, old)
-    os.rename(new, folder)
+    with signals_held():  # a stop between the renames would leave no folder
+        if folder.exists():
+            os.rename(folder, old)
+        os.rename(new, folder)
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -166,22 +178,29 @@ def build(notebook, stamp, inputs):
         raise Failed("the hand-in breaks the layout rules (submission/ "
                      "unchanged):\n  " + "\n  ".join(broken[:5]))
     submission = Path(notebook).resolve().parent / SUBMISSION
+    pages = layout.pages(pdf)  # every build says how much room is left
     if is_current(submission, data, pdf):
-        return f"{SUBMISSION}/ is up to date: {' '.join(HAND_IN)}"
+        return f"{pages}\n{SUBMISSION}/ is up to date: {' '.join(HAND_IN)}"
     with writing(f"{SUBMISSION}/"):
         replace_folder(submission, {HAND_IN[0]: data, PDF: pdf})
-    return f"{SUBMISSION}/: {' '.join(HAND_IN)} (notebook sha256 {sha256(data)[:12]})"
+    return (f"{pages}\n{SUBMISSION}/: {' '.join(HAND_IN)} "
+            f"(notebook sha256 {sha256(data)[:12]})")
 
 
-def status(notebook):
-    """After a failed build: what submission/ holds."""
+def status(notebook, started=None):
+    """After a failed or stopped build: what submission/ holds. started:
+    when the build began (seconds since the epoch), if known: a hand-in
+    made since then is this build's, not the previous one."""
     sub = Path(notebook).resolve().parent / SUBMISSION
     kept = sub / HAND_IN[0]
     if not kept.is_file():
         return f"{SUBMISSION}/ is empty: there is no complete hand-in yet."
-    when = datetime.fromtimestamp(kept.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+    made = kept.stat().st_mtime
+    when = datetime.fromtimestamp(made).strftime("%Y-%m-%d %H:%M")
     same = Path(notebook).is_file() and Path(notebook).read_bytes() == kept.read_bytes()
-    return (f"{SUBMISSION}/ still holds the previous build (of {when})"
+    which = ("holds the hand-in this build made" if started and made >= started
+             else "still holds the previous build")
+    return (f"{SUBMISSION}/ {which} (of {when})"
             + ("." if same else f", not the current {Path(notebook).name}."))
 
 
@@ -193,7 +212,8 @@ def main(argv):
     parser.add_argument("inputs", nargs="*")
     args = parser.parse_intermixed_args(argv)
     if args.status:
-        print(status(args.notebook), file=sys.stderr)
+        started = os.environ.get(BUILD_STARTED)
+        print(status(args.notebook, started and float(started)), file=sys.stderr)
         return
     try:
         print(build(args.notebook, args.stamp, args.inputs))

@@ -23,11 +23,20 @@ TEXT_WIDTH_NAME = "TEXT_WIDTH"
 FIGURES = "figures"  # the notebook writes FIGURES/*.pdf
 SUBMISSION = "submission"
 BUILD = "build"  # build products, beside the notebook
+# tools/lock.py tells a failed build's report when the build took the lock,
+# in this environment variable (seconds since the epoch)
+BUILD_STARTED = "BUILD_STARTED"
 DERIVATIONS = "derivations.tex"  # compiled to BUILD/derivations.pdf
 HAND_IN = (NOTEBOOK, PDF)  # exactly what submission/ holds
 PAGE_LIMIT = 9  # pages of the hand-in PDF
 MAX_CODE_LINE = 79  # characters: longer code lines wrap in the PDF
 MAX_OUTPUT_LINE = 76  # printed output sits indented: it wraps sooner
+
+# Setup registers each project folder's .venv as a Jupyter kernel of the user
+# (tools/kernel.py): KERNEL_NAME-<8 hex digits of the folder's path>, shown
+# as KERNEL_DISPLAY_NAME with the folder filled in
+KERNEL_NAME = "ece685d-hw2"
+KERNEL_DISPLAY_NAME = "Python (ECE 685D HW2, {folder})"
 
 # Cell tags: `export` cells hold the definitions the tests load, the PDF
 # shows only the output of `hide-input` cells and nothing of `remove-cell` ones.
@@ -68,7 +77,7 @@ def parse_notebook(text, path=NOTEBOOK):
     try:
         nb = json.loads(text)
     except json.JSONDecodeError as error:
-        raise refuse(f"{error.msg} at line {error.lineno}") from None
+        raise refuse(f"{error.msg}: line {error.lineno} column {error.colno}") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise refuse("no list of cells")
     if nb.get("nbformat") != 4:
@@ -164,6 +173,13 @@ def input_files(paths):
             yield from sorted(p for p in path.rglob("*") if p.is_file())
         else:
             yield path
+
+
+def ran_top_to_bottom(nb):
+    """The stored notebook holds one complete run: its code cells counted
+    1, 2, 3, ... (not cleared, nor run out of order)."""
+    counts = [c.get("execution_count") for c in code_cells(nb)]
+    return counts == list(range(1, len(counts) + 1))
 
 
 def cell_tags(cell):

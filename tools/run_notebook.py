@@ -4,16 +4,22 @@
 
 With --stamp, the run is skipped when the notebook's code cells (with their
 stored outputs) and the INPUT files and folders are as the last complete run
-left them: FILE holds their digest. A file that is not a valid notebook is
-refused before anything runs. Until a run is needed this imports only the
-standard library (nbformat alone takes seconds to import).
+left them: FILE holds their digest. A file that is not a valid notebook, or
+whose cells' sources break a layout rule (tools/layout.py: a code line too
+long, say), is refused before anything runs. Until a run is needed this
+imports only the standard library (nbformat alone takes seconds to import).
 """
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
+import layout
 from project import NoLoopback, NotANotebook, check_loopback, read_notebook, run_digest
+
+# A terminal's colour codes, which the kernel puts in tracebacks
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 
 def unchanged(stamp, nb, inputs):
@@ -30,7 +36,8 @@ def run(notebook, stamp, inputs):
         build = stamp.parent if stamp else None
         nb = execute(notebook, aside=build, scratch=build, stop_on_signals=True)
     except CellExecutionError as error:
-        sys.exit(f"{error}\n{notebook}: the file is unchanged.")
+        text = str(error) if sys.stderr.isatty() else ANSI.sub("", str(error))
+        sys.exit(f"{text}\n{notebook}: the file is unchanged.")
     except Stopped as stopped:
         print(stopped, file=sys.stderr)
         sys.exit(stopped.exit_code)
@@ -62,6 +69,10 @@ def main(argv):
         if stamp and unchanged(stamp, nb, args.inputs):
             print(f"{args.notebook}: unchanged since its last run, not run again")
             return
+        broken = layout.source_rules_broken(nb)  # before minutes of running
+        if broken:
+            sys.exit(f"{args.notebook} breaks the layout rules, so it was not run (the "
+                     "file is unchanged):\n  " + "\n  ".join(broken[:5]))
         check_loopback(args.notebook)  # before seconds of imports
     except (NotANotebook, NoLoopback, OSError) as error:
         sys.exit(str(error))

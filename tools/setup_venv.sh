@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Create or update the virtual environment VENV with PYTHON from requirements.txt,
-# and register it as the Jupyter kernel "Python (ECE 685D HW2)".
+# and register it as this folder's Jupyter kernel (tools/kernel.py).
 #   tools/setup_venv.sh PYTHON VENV
-# Fast when nothing changed: VENV/.setup-stamp holds the requirements' digest,
-# the Python version and the folder the venv was made in.
+# Fast when nothing changed: VENV/.setup-stamp holds the digest of the
+# requirements and tools/kernel.py, the Python version and the folder the
+# venv was made in.
 set -euo pipefail
 python=$1 venv=$2
 
 version() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])'; }
 want=$(version "$python")
 here=$(cd "$(dirname "$venv")" && pwd)/$(basename "$venv")
-stamp_text="$(sha256sum < requirements.txt | cut -d' ' -f1) $want $here"
+stamp_text="$(cat requirements.txt tools/kernel.py | sha256sum | cut -d' ' -f1) $want $here"
 stamp=$venv/.setup-stamp
 [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$stamp_text" ] && exit 0
 
@@ -26,8 +27,7 @@ elif [ -f "$venv/pyvenv.cfg" ] && ! grep -qF "$here/bin/python" "$venv/bin/pip" 
 fi
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet -r requirements.txt
-# The kernel for JupyterLab's menu; `make pdf` does not need it.
-"$venv/bin/python" -m ipykernel install --user --name ece685d-hw2 \
-  --display-name "Python (ECE 685D HW2)" >/dev/null 2>&1 ||
-  echo "warning: could not register the Jupyter kernel \"Python (ECE 685D HW2)\" (is HOME=$HOME writable?); make pdf and make test do not need it" >&2
+# This folder's kernel for Jupyter (tools/kernel.py); `make pdf` does not need it.
+"$venv/bin/python" tools/kernel.py >/dev/null 2>&1 ||
+  echo "warning: could not register this folder's Jupyter kernel (is HOME=$HOME writable?); make pdf and make test do not need it" >&2
 echo "$stamp_text" > "$stamp"
