@@ -799,10 +799,6 @@ def figure2_short(hw2, cancer, runs):
     hw2.plt.close(fig)
 
 
-def test_figure2_from_shorter_runs_is_readable(hw2, figure2_short):
-    assert_readable(hw2, *figure2_short)
-
-
 def test_figure2_with_a_fourth_method(hw2, figure2_four, runs):
     """A new label without a style of its own still draws, in all four
     panels and the legend, and the texts stay readable and apart."""
