@@ -28,7 +28,7 @@ BUILD = "build"  # build products, beside the notebook
 BUILD_STARTED = "BUILD_STARTED"
 DERIVATIONS = "derivations.tex"  # compiled to BUILD/derivations.pdf
 HAND_IN = (NOTEBOOK, PDF)  # exactly what submission/ holds
-PAGE_LIMIT = 9  # pages of the hand-in PDF
+PAGE_LIMIT = 8  # pages of the hand-in PDF
 MAX_CODE_LINE = 79  # characters: longer code lines wrap in the PDF
 MAX_OUTPUT_LINE = 76  # printed output sits indented: it wraps sooner
 
