@@ -10,6 +10,7 @@ import shutil
 
 import matplotlib
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 import pytest
 import torch
 import torchvision
@@ -100,7 +101,8 @@ def test_pipeline_is_the_assignments(hw2):
     assert affine.degrees == [-15.0, 15.0]
     assert affine.translate == (0.1, 0.1)
     assert affine.shear == [-10.0, 10.0]
-    assert (erase.p, erase.scale, erase.ratio) == (0.2, (0.02, 0.2), (0.3, 3.3))
+    assert (erase.p, erase.scale, erase.ratio) == (0.2, (0.02, 0.2),
+                                                   (0.3, 3.3))
     assert erase.value == hw2.ERASE_VALUE
     # a fresh pipeline per call: datasets do not share one object
     assert hw2.get_augment_pipeline() is not hw2.get_augment_pipeline()
@@ -348,8 +350,77 @@ def figure1(hw2, pil_base, monkeypatch):
     batch = next(iter(loader))
     hw2.show_two_view_batch(*batch)
     (fig,) = figures
+    FigureCanvasAgg(fig)  # measured in pixels, whatever backend is set
     texts = drawn_texts(fig)
     yield fig, batch, texts
     hw2.plt.close(fig)
 
 
+def test_grid_is_batch_rows_by_3_columns(hw2, figure1):
+    """One row per example: original | x^(1) | x^(2), each tile the batch's
+    own 28 x 28 pixels, 0.55 in or more on a side."""
+    fig, (x0, x1, x2, y), _ = figure1
+    (ax,) = fig.axes
+    images = ax.get_images()
+    assert len(images) == 3 * hw2.BATCH_SIZE
+    lefts = sorted({im.get_extent()[0] for im in images})
+    tops = sorted({im.get_extent()[3] for im in images})
+    assert len(lefts) == 3 and len(tops) == hw2.BATCH_SIZE
+    renderer = fig.canvas.get_renderer()
+    for image in images:
+        box = image.get_window_extent(renderer)
+        # 0.55 in up to the rounding of the display transform
+        assert min(box.width, box.height) / fig.dpi >= 0.55 * (1 - 1e-12)
+        assert box.width == pytest.approx(box.height)  # square pixels
+        column = lefts.index(image.get_extent()[0])
+        row = tops.index(image.get_extent()[3])  # y grows downwards
+        expected = (x0, x1, x2)[column][row, 0]
+        assert torch.equal(torch.from_numpy(image.get_array().data), expected)
+        assert image.get_clim() == (0, 1)  # same grey scale for every tile
+    assert len({image.get_window_extent(renderer).bounds
+                for image in images}) == len(images)  # no two overlap
+
+
+def test_labels_under_originals_and_column_headings(hw2, figure1):
+    fig, (x0, x1, x2, y), texts = figure1
+    (ax,) = fig.axes
+    renderer = fig.canvas.get_renderer()
+    images = ax.get_images()
+    left = min(im.get_extent()[0] for im in images)
+    originals = sorted((im for im in images if im.get_extent()[0] == left),
+                       key=lambda im: -im.get_window_extent(renderer).y0)
+    labels = sorted(((t, box) for t, box in texts
+                     if t.get_text().startswith("label ")),
+                    key=lambda pair: -pair[1].y0)  # top row first
+    assert [t.get_text() for t, _ in labels] == [f"label {int(v)}" for v in y]
+    for row, (text, box) in enumerate(labels):
+        image = originals[row].get_window_extent(renderer)
+        assert image.x0 < (box.x0 + box.x1) / 2 < image.x1  # centred below
+        assert box.y1 <= image.y0  # under its original, not on it
+        assert text.get_fontsize() >= 8
+    headings = {t.get_text(): box for t, box in texts
+                if not t.get_text().startswith("label ")}
+    assert list(headings) == ["original", "$x^{(1)}$", "$x^{(2)}$"]
+    top_row = max(im.get_window_extent(renderer).y1 for im in images)
+    columns = sorted({im.get_extent()[0] for im in images})
+    for (text, box), column in zip(headings.items(), columns):
+        tile = next(im.get_window_extent(renderer) for im in images
+                    if im.get_extent()[0] == column)
+        assert box.y0 >= top_row  # above the first row
+        assert tile.x0 < (box.x0 + box.x1) / 2 < tile.x1  # over its column
+    assert fig.texts == [] and ax.get_title() == ""  # no title inside
+
+
+def test_figure1_texts_clear_of_tiles_and_each_other(figure1):
+    """No text (label or heading, as drawn: the renderer's extents) covers
+    part of a tile or of another text, so each label sits in the gap
+    between its original and the next row."""
+    fig, _, texts = figure1
+    renderer = fig.canvas.get_renderer()
+    tiles = [im.get_window_extent(renderer) for im in fig.axes[0].get_images()]
+    for i, (text, box) in enumerate(texts):
+        for tile in tiles:
+            assert not box.overlaps(tile), text.get_text()
+        for other, other_box in texts[i + 1:]:
+            assert not box.overlaps(other_box), (text.get_text(),
+                                                 other.get_text())

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from sklearn.datasets import load_breast_cancer
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from project import MAX_OUTPUT_LINE
 
@@ -135,7 +136,8 @@ def test_closed_form_errors_reports_a_wrong_gradient(hw2, monkeypatch):
     assert set(errors) >= {"gradient vs autograd", "Hessian", "diag(H)"}
     assert max(errors.values()) < hw2.GRAD_BAR
     monkeypatch.setattr(hw2, "logistic_grad",
-                        lambda w, X, y: 1.001 * X.T @ (torch.sigmoid(X @ w) - y))
+                        lambda w, X, y: 1.001 * X.T @ (torch.sigmoid(X @ w)
+                                                       - y))
     assert hw2.closed_form_errors()["gradient vs autograd"] > hw2.GRAD_BAR
 
 
@@ -690,6 +692,7 @@ def draw_figure2(hw2, hist, seconds, n_test):
     finally:
         hw2.save_figure = save
     (fig,) = figures
+    FigureCanvasAgg(fig)  # measured in pixels, whatever backend is set
     return fig, drawn_texts(fig)
 
 
@@ -718,7 +721,8 @@ def print_scale(hw2, fig):
     return min(1.0, hw2.TEXT_WIDTH / width)
 
 
-MATHTEXT_SHRINK = 0.7  # Matplotlib sets a mathtext superscript this much smaller
+MATHTEXT_SHRINK = 0.7  # Matplotlib sets a superscript this much smaller
+PANEL_HEIGHT = 1.6  # inches, printed: each panel of Figure 2 at least
 
 
 def assert_readable(hw2, fig, texts):
@@ -760,7 +764,7 @@ def test_figure2_draws_the_runs(hw2, figure2, runs):
         np.testing.assert_allclose(x, 1e3 * t * np.median(seconds[label]),
                                    rtol=4 * EPS)
         assert np.array_equal(values, h["train_loss"])
-    assert str(n_test) in wrong.get_title()
+    assert str(n_test) in wrong.get_ylabel()
     assert "time" in clock.get_xlabel()
     assert all(ax.get_yscale() == "log" for ax in (train, test, clock))
 
@@ -775,14 +779,27 @@ def test_figure2_errors_axis_has_integer_ticks(figure2):
     assert all(float(t).is_integer() for t in ticks)
 
 
-def test_figure2_legend_above_the_panels(figure2, runs):
+def test_figure2_legend_covers_no_curve(figure2, runs):
+    """The legend names every method, inside the training-loss panel where
+    no point of any curve is drawn."""
     hist, _, _ = runs
-    fig, texts = figure2
-    (legend,) = fig.legends
+    fig, _ = figure2
+    train = fig.axes[0]
+    legend = train.get_legend()
     assert [t.get_text() for t in legend.get_texts()] == list(hist)
-    renderer = fig.canvas.get_renderer()
-    top = max(ax.get_tightbbox(renderer).y1 for ax in fig.axes)
-    assert legend.get_window_extent(renderer).y0 >= top
+    box = legend.get_window_extent(fig.canvas.get_renderer())
+    for line in train.get_lines():
+        if line.get_label() in hist:
+            points = train.transData.transform(np.column_stack(line.get_data()))
+            assert not box.count_contains(points), line.get_label()
+
+
+def test_figure2_has_four_tall_enough_panels(hw2, figure2):
+    fig, _ = figure2
+    assert len(fig.axes) == 4
+    for ax in fig.axes:
+        height = ax.get_position().height * fig.get_figheight()
+        assert height * print_scale(hw2, fig) >= PANEL_HEIGHT, height
 
 
 @pytest.fixture(scope="module")
@@ -799,13 +816,17 @@ def figure2_short(hw2, cancer, runs):
     hw2.plt.close(fig)
 
 
+def test_figure2_from_shorter_runs_is_readable(hw2, figure2_short):
+    assert_readable(hw2, *figure2_short)
+
+
 def test_figure2_with_a_fourth_method(hw2, figure2_four, runs):
     """A new label without a style of its own still draws, in all four
     panels and the legend, and the texts stay readable and apart."""
     fig, texts, new = figure2_four
     for ax in fig.axes:
         assert new in [line.get_label() for line in ax.get_lines()]
-    (legend,) = fig.legends
+    legend = fig.axes[0].get_legend()
     assert new in [t.get_text() for t in legend.get_texts()]
     assert_readable(hw2, fig, texts)
 
@@ -922,3 +943,11 @@ def test_table_steps_not_reached_and_special_characters(hw2, runs, shown):
     assert r"Newton \& <co> 100\%" in data["text/latex"]
     assert "Newton &amp; &lt;co&gt; 100%" in data["text/html"]
     assert f"&gt; {hw2.N_ITERS}" in data["text/html"]
+
+
+def test_table_plain_text_fits_the_page(table):
+    data, rows = table
+    lines = data["text/plain"].splitlines()
+    assert [next(label for label in rows if line.startswith(label))
+            for line in lines[1:len(rows) + 1]] == list(rows)
+    assert [line for line in lines if len(line) > MAX_OUTPUT_LINE] == []
