@@ -8,9 +8,10 @@ import os
 import re
 import shutil
 
-import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+from drawing import drawn_texts
 import pytest
 import torch
 import torchvision
@@ -321,24 +322,6 @@ def test_missing_gz_is_downloaded_from_the_next_mirror(hw2, root, tmp_path,
 
 
 # Figure 1
-
-def drawn_texts(fig):
-    """Draw fig; return [(Text, window extent)] of every text drawn."""
-    drawn = []
-    draw = matplotlib.text.Text.draw
-
-    def recording(self, renderer):
-        draw(self, renderer)
-        if self.get_visible() and self.get_text().strip():
-            drawn.append((self, self.get_window_extent(renderer)))
-
-    matplotlib.text.Text.draw = recording
-    try:
-        fig.canvas.draw()
-    finally:
-        matplotlib.text.Text.draw = draw
-    return drawn
-
 
 @pytest.fixture
 def figure1(hw2, pil_base, monkeypatch):

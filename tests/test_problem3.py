@@ -10,7 +10,6 @@ import re
 import types
 import warnings
 
-import matplotlib
 import numpy as np
 import pytest
 import torch
@@ -19,6 +18,8 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+from drawing import drawn_texts
 
 from project import MAX_OUTPUT_LINE
 
@@ -655,24 +656,6 @@ def test_time_updates_divides_and_skips_the_warm_up(hw2, cancer,
 
 
 # Figure 2
-
-def drawn_texts(fig):
-    """Draw fig; return [(Text, window extent)] of every text drawn."""
-    drawn = []
-    draw = matplotlib.text.Text.draw
-
-    def recording(self, renderer):
-        draw(self, renderer)
-        if self.get_visible() and self.get_text().strip():
-            drawn.append((self, self.get_window_extent(renderer)))
-
-    matplotlib.text.Text.draw = recording
-    try:
-        fig.canvas.draw()
-    finally:
-        matplotlib.text.Text.draw = draw
-    return drawn
-
 
 @pytest.fixture(scope="module")
 def runs(hw2, cancer):
