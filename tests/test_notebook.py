@@ -21,7 +21,7 @@ COMMENT_BULLETS = 4
 VISIBLE_CHECK_CALLS = 8  # check_* calls the PDF may show
 # Numbers typed in the prose that name things rather than quote the run
 NAMES = re.compile(r"ECE 685D|HW2|zf93|Problems? \d( and \d)?|Figure \d|"
-                   r"1-Lipschitz|28 x 28|\d+ columns|leading 1|label \d|[Cc]lass 1|step 1")
+                   r"1-Lipschitz|28 x 28|\d+ columns|leading 1|label \d|[Cc]lass 1|step 1|1 = benign")
 TIE = re.compile(r"(?s)<!--.*?-->")
 
 
