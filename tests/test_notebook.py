@@ -12,6 +12,7 @@ import nbformat
 import pytest
 
 import layout
+from definitions import load_definitions
 from notebook import execute
 from project import (EXPORT_TAG, HIDE_INPUT_TAG, NOTEBOOK, cell_tags,
                      code_cells, text_mismatches)
@@ -464,3 +465,47 @@ def test_the_definition_order_check_sees_late_names():
                      "for e in range(2):\n    print(e)")
     assert free_names(late) == {"g", "range", "print", "e"}  # e: its own
     assert {"f", "e"} <= top_level_names(late)
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("TIMING_ROUNDS", "0", "TIMING_ROUNDS must be >= 1, got 0"),
+    ("TEST_SIZE", "1.5", "TEST_SIZE must be < 1, got 1.5"),
+    ("LEARNING_RATE", "-0.1", "LEARNING_RATE must be > 0.0, got -0.1"),
+    ("N_ITERS", "2.5", "N_ITERS must be an int, got float"),
+])
+def test_a_parameter_out_of_range_stops_with_one_line(nb, tmp_path, name,
+                                                      value, message):
+    """The setup cell checks the parameters cell before anything runs."""
+    copy = json.loads(json.dumps(nb))
+    params = code_cells(copy)[0]
+    source = "".join(params["source"])
+    params["source"] = re.sub(rf"(?m)^{name} = \S+", f"{name} = {value}", source)
+    assert params["source"] != source
+    (tmp_path / NOTEBOOK).write_text(json.dumps(copy))
+    with pytest.raises((ValueError, TypeError)) as error:
+        load_definitions(tmp_path / NOTEBOOK, name="hw2_bad_parameters")
+    assert str(error.value) == message
+
+
+def ties(nb):
+    return [tie for c in nb.cells if c.cell_type == "markdown"
+            for tie in re.findall(r"(?s)<!--(.*?)-->", c.source)]
+
+
+def test_no_sentence_or_check_depends_on_a_timing(nb):
+    """A loaded machine changes only timings: no tie of the text and no
+    assert of the code reads one, so a grader's Run All never stops on
+    load."""
+    timed = re.compile(r"\bseconds\b|time_updates|perf_counter")
+    assert ties(nb) and not [t for t in ties(nb) if timed.search(t)]
+    for cell in code_cells(nb):
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Assert):
+                assert not timed.search(ast.unparse(node)), ast.unparse(node)
+
+
+def test_ties_read_on_python_3_10(nb):
+    """A tie becomes an f-string; before Python 3.12 its expression may
+    hold neither a backslash nor the quote that encloses it."""
+    for tie in ties(nb):
+        assert "\\" not in tie and "'" not in tie, tie
