@@ -767,3 +767,19 @@ def test_tool_imports_run_one_way():
         assert leaves, f"import circle among {sorted(left)}"
         for name in leaves:
             del left[name]
+
+
+def test_a_failing_cell_in_a_build_is_told_in_its_own_words(tmp_path):
+    """With a stamp (`make pdf`), the terminal gets the error's own line and
+    where the traceback is; the log holds the cell and its traceback."""
+    path = write(tmp_path / "bad.ipynb", new_code_cell("y = 1"), new_code_cell(
+        "raise ValueError('TIMING_ROUNDS must be >= 1, got 0')"))
+    stamp = tmp_path / "build" / "bad.executed"
+    run = subprocess.run(RUN_NOTEBOOK + [str(path), "--stamp", str(stamp)],
+                         capture_output=True, text=True, timeout=120)
+    log = tmp_path / "build" / "bad.run.log"
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr == (f"{path}: a cell failed: ValueError: TIMING_ROUNDS "
+                          f"must be >= 1, got 0\n(the cell and its traceback: "
+                          f"{log}); the file is unchanged.\n")
+    assert "raise ValueError" in log.read_text() and not stamp.exists()

@@ -37,7 +37,19 @@ def run(notebook, stamp, inputs):
         nb = execute(notebook, aside=build, scratch=build, stop_on_signals=True)
     except CellExecutionError as error:
         text = str(error) if sys.stderr.isatty() else ANSI.sub("", str(error))
-        sys.exit(f"{text}\n{notebook}: the file is unchanged.")
+        if stamp is None:
+            sys.exit(f"{text}\n{notebook}: the file is unchanged.")
+        # The error's own words on the terminal, the cell and its traceback
+        # in a log beside the stamp
+        log = stamp.parent / f"{Path(notebook).stem}.run.log"
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(log, ANSI.sub("", str(error)) + "\n")
+        except OSError as failure:
+            sys.exit(f"{text}\n{notebook}: the file is unchanged "
+                     f"({write_failure(log, failure)}).")
+        sys.exit(f"{notebook}: a cell failed: {error.ename}: {error.evalue}\n"
+                 f"(the cell and its traceback: {log}); the file is unchanged.")
     except Stopped as stopped:
         print(stopped, file=sys.stderr)
         sys.exit(stopped.exit_code)
