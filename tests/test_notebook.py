@@ -320,7 +320,8 @@ def test_the_run_reports_every_falsified_tie_at_once(hw2):
     assert values == {"<!--{x:.1f}-->": "41.0", "<!--{n}-->": "2",
                       "<!--{n + 1}-->": "3", "<!--check: x < 0-->": False}
     assert wrong == ["cell 0: '...at 39.6' has 39.6, the run gives 41.0",
-                     "cell 0: '...at 39.6 and 2 of 3, held' is no longer true"]
+                     "cell 0: '...at 39.6 and 2 of 3, held' is no longer true "
+                     "(x < 0)"]
 
 
 def comment(nb):

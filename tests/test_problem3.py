@@ -934,3 +934,21 @@ def test_table_plain_text_fits_the_page(table):
     assert [next(label for label in rows if line.startswith(label))
             for line in lines[1:len(rows) + 1]] == list(rows)
     assert [line for line in lines if len(line) > MAX_OUTPUT_LINE] == []
+
+
+def test_best_accuracy_is_the_first_step_any_method_reaches_it(hw2):
+    """The Comment's 'best ..., at t = ... (methods)': the fewest errors of
+    any method, the first step one reaches them, and who reaches them then."""
+    hist = {"a": {"test_errors": np.array([9, 5, 4, 4])},
+            "b": {"test_errors": np.array([9, 4, 6, 4])},
+            "c": {"test_errors": np.array([9, 4, 4, 5])}}
+    assert hw2.best_accuracy(hist, 10) == (0.6, 1, ["b", "c"])
+    hist["b"]["test_errors"][1] = 3
+    assert hw2.best_accuracy(hist, 10) == (0.7, 1, ["b"])
+
+
+def test_highest_at_end_names_every_method_tied_for_it(hw2):
+    hist = {"a": {"loss": np.array([1.0, 3.0])},
+            "b": {"loss": np.array([5.0, 3.0])},
+            "c": {"loss": np.array([9.0, 2.0])}}
+    assert hw2.highest_at_end(hist, "loss") == ["a", "b"]

@@ -164,7 +164,7 @@ def text_mismatches(nb):
                 typed = re.search(r"[\w.+-]*$", before)[0]
                 found.append(f"{where} has {typed}, the run gives {value}")
             elif value is False:
-                found.append(f"{where} is no longer true")
+                found.append(f"{where} is no longer true ({match['check'].strip()})")
     return found
 
 
