@@ -8,10 +8,9 @@ work (every cell but the imports) against the imports cell (goal: ratio <=
 Problem 2: the cost of one MNISTTwoView item against one plain augmented view
 of the same images (goal <= 2.1; the two views share one image load, so
 it can be below 2), and DataLoader items/s with 0
-and 2 workers. Problem 3: wall time of Newton (step 1, ridge 1) to
-scikit-learn's optimum against LogisticRegression(solver="newton-cholesky")
-(goal: ratio < 1). Everything runs in this one process on the notebook's own
-definitions.
+and 2 workers. Problem 3: microseconds per update of each method (the
+notebook's time_updates) and Newton's cost in gradient steps. Everything runs
+in this one process on the notebook's own definitions.
 """
 import shutil
 import statistics

@@ -4,7 +4,7 @@
     problems(nb, pdf=None) -> one line per broken rule, [] if none
     source_rules_broken(nb) -> those of the sources alone: `make pdf` checks
                                them before it runs the notebook
-    pages(pdf) -> "hw2.pdf: 9 of 10 pages; ..." how full each page is, which
+    pages(pdf) -> "hw2.pdf: 8 of 8 pages; ..." how full each page is, which
                   every build prints
 """
 import re
