@@ -7,6 +7,7 @@ import subprocess
 import nbformat
 import pytest
 
+import layout
 from project import (FIGURES, HAND_IN, NOTEBOOK, PAGE_LIMIT, PDF, SUBMISSION,
                      figure_outputs, pdf_notebook_digest, pdf_pages, pdf_text,
                      sha256)
@@ -97,23 +98,8 @@ def test_grid_is_on_one_page(hw2, submission):
     assert len(labels) == hw2.BATCH_SIZE
 
 
-def filled(png_page):
-    """How far down its text area a page is filled: the last row with ink
-    above the page number, as a share of the text height."""
-    import numpy as np
-    from PIL import Image
-    ink = np.asarray(Image.open(png_page).convert("L")) < 128
-    height = len(ink)
-    top, bottom = int(0.55 / 11 * height), int((11 - 0.7) / 11 * height)
-    rows = np.flatnonzero(ink[top:bottom].any(axis=1))  # the margins apart
-    return rows.max() / (bottom - top) if len(rows) else 0.0
-
-
-def test_every_page_but_the_last_is_two_thirds_full(submission, tmp_path):
-    subprocess.run(["pdftoppm", "-r", "30", "-gray", "-png",
-                    str(submission / PDF), str(tmp_path / "p")], check=True)
-    pages = sorted(tmp_path.glob("p-*.png"))
-    fill = [round(filled(page), 2) for page in pages[:-1]]
+def test_every_page_but_the_last_is_two_thirds_full(submission):
+    fill = [round(f, 2) for f in layout.page_fill(submission / PDF)[:-1]]
     assert all(f >= 2 / 3 for f in fill), " ".join(map(str, fill))
 
 
